@@ -1,0 +1,32 @@
+//! Paperclip's database system.
+//!
+//! Context: PostgreSQL is Paperclip's only store and its coordination engine. When
+//! `DATABASE_URL` is unset, Paperclip runs a private cluster under the instance folder; when it
+//! is set, it connects to an external or hosted server, possibly through a transaction pooler,
+//! with `DATABASE_MIGRATION_URL` as the direct connection for DDL.
+//!
+//! Design:
+//! - [`embedded`] owns the private cluster's whole lifecycle: binaries, `initdb`, start, crash
+//!   recovery and stop. One module decides whether a `postmaster.pid` is ours.
+//! - [`pool`] builds the application pool ([`Db`]) and makes it pooler-safe.
+//! - [`migrate`] is the one migration engine shared by the server and the CLI.
+//! - [`InstanceLock`] makes one process the owner of an instance.
+//!
+//! Invariants: never `initdb` a non-empty directory, never delete a data directory or a lock
+//! file, never run two postmasters on one data directory, never connect to a PostgreSQL on a
+//! port just because it answers.
+
+pub mod binaries;
+pub mod embedded;
+mod error;
+mod instance_lock;
+pub mod migrate;
+pub mod pool;
+pub mod url;
+
+pub use error::DbError;
+pub use instance_lock::InstanceLock;
+pub use pool::Db;
+
+/// `Result` with this crate's error.
+pub type Result<T, E = DbError> = std::result::Result<T, E>;

@@ -1,0 +1,181 @@
+//! The application connection pool, safe behind transaction poolers.
+//!
+//! In transaction pooling (pgbouncer `pool_mode=transaction`, Supavisor on port 6543) a named
+//! prepared statement created on one server connection is missing on the next. sqlx names a
+//! statement whenever a query is "persistent" (its default), even with the statement cache
+//! disabled, so pooler mode needs both `statement_cache_capacity(0)` and `.persistent(false)`
+//! on every query. [`Db::query`] and friends apply that, so the rest of the code never has to.
+
+use std::str::FromStr;
+
+use paperclip_config::PoolSettings;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, FromRow, PgPool, Postgres};
+
+use crate::{DbError, Result};
+
+/// The application's handle on the database: a pool plus how to issue statements on it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: PgPool,
+    prepared_statements: bool,
+}
+
+impl Db {
+    /// Connects a pool to `url`. Prepared statements follow `DATABASE_PREPARED_STATEMENTS`, or
+    /// are turned off automatically for URLs that are obviously transaction poolers.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self> {
+        let prepared_statements = settings
+            .prepared_statements
+            .unwrap_or_else(|| !looks_like_transaction_pooler(url));
+        let mut opts = connect_options(url)?.application_name("paperclip");
+        if !prepared_statements {
+            opts = opts.statement_cache_capacity(0);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .min_connections(0)
+            .acquire_timeout(settings.connect_timeout)
+            .idle_timeout(Some(settings.idle_timeout))
+            // A pooler may hand us a reset connection; checking costs a round trip per acquire,
+            // so only do it where it matters.
+            .test_before_acquire(!prepared_statements)
+            .connect_with(opts)
+            .await
+            .map_err(DbError::sql(format!(
+                "cannot connect to {}",
+                crate::url::redact(url)
+            )))?;
+        Ok(Self {
+            pool,
+            prepared_statements,
+        })
+    }
+
+    /// The underlying pool (transactions: `db.pool().begin()`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Whether named prepared statements are in use (false behind a transaction pooler).
+    pub fn prepared_statements(&self) -> bool {
+        self.prepared_statements
+    }
+
+    /// A query that is safe for this pool's mode.
+    pub fn query<'q>(&self, sql: &'q str) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+        sqlx::query(sql).persistent(self.prepared_statements)
+    }
+
+    /// A typed query that is safe for this pool's mode.
+    pub fn query_as<'q, T>(
+        &self,
+        sql: &'q str,
+    ) -> sqlx::query::QueryAs<'q, Postgres, T, PgArguments>
+    where
+        T: for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_as(sql).persistent(self.prepared_statements)
+    }
+
+    /// A scalar query that is safe for this pool's mode.
+    pub fn query_scalar<'q, T>(
+        &self,
+        sql: &'q str,
+    ) -> sqlx::query::QueryScalar<'q, Postgres, T, PgArguments>
+    where
+        (T,): for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_scalar(sql).persistent(self.prepared_statements)
+    }
+
+    /// `SELECT 1` with a short timeout, for health checks.
+    pub async fn ping(&self) -> bool {
+        let check = self.query_scalar::<i32>("SELECT 1").fetch_one(&self.pool);
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(3), check).await,
+            Ok(Ok(1))
+        )
+    }
+
+    /// Closes every connection (on shutdown, so no backend outlives us).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Parses a URL into connect options, dropping the `pgbouncer=true` hint some hosts add (it is
+/// not a libpq parameter and sqlx would reject it).
+pub fn connect_options(url: &str) -> Result<PgConnectOptions> {
+    let cleaned = strip_param(url, "pgbouncer");
+    PgConnectOptions::from_str(&cleaned)
+        .map(|o| o.disable_statement_logging())
+        .map_err(|e| DbError::Sql {
+            context: format!("invalid database URL {}", crate::url::redact(url)),
+            source: e,
+        })
+}
+
+/// Heuristic for transaction poolers: Supavisor's port 6543, a `pgbouncer=true` parameter, or a
+/// host name saying "pooler"/"pgbouncer".
+pub fn looks_like_transaction_pooler(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+    u.port() == Some(6543)
+        || host.contains("pooler")
+        || host.contains("pgbouncer")
+        || u.query_pairs()
+            .any(|(k, v)| k == "pgbouncer" && v.eq_ignore_ascii_case("true"))
+}
+
+fn strip_param(raw: &str, name: &str) -> String {
+    let Ok(mut u) = url::Url::parse(raw) else {
+        return raw.to_string();
+    };
+    if !u.query_pairs().any(|(k, _)| k == name) {
+        return raw.to_string();
+    }
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        u.set_query(None);
+    } else {
+        u.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooler_urls_are_recognised() {
+        assert!(looks_like_transaction_pooler(
+            "postgres://u:p@aws-0-eu.pooler.supabase.com:6543/postgres"
+        ));
+        assert!(looks_like_transaction_pooler(
+            "postgres://u:p@db:5432/x?pgbouncer=true"
+        ));
+        assert!(looks_like_transaction_pooler(
+            "postgres://u:p@pgbouncer.internal/x"
+        ));
+        assert!(!looks_like_transaction_pooler(
+            "postgres://u:p@localhost:5432/x"
+        ));
+    }
+
+    #[test]
+    fn the_pgbouncer_hint_is_removed_before_parsing() {
+        assert!(connect_options("postgres://u:p@h:6543/x?pgbouncer=true&sslmode=disable").is_ok());
+        assert_eq!(
+            strip_param("postgres://u:p@h/x?pgbouncer=true", "pgbouncer"),
+            "postgres://u:p@h/x"
+        );
+    }
+}
