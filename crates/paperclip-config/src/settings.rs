@@ -187,10 +187,9 @@ impl Settings {
             "server.deploymentMode",
             Value::from(self.server.deployment_mode.clone()),
         );
-        cfg.set("server.host", Value::from(self.server.host.to_string()));
-        if self.server.port != 0 {
-            cfg.set("server.port", Value::from(self.server.port));
-        }
+        // Defaults, not this run's HOST/PORT overrides: the environment keeps overriding later.
+        cfg.set("server.host", Value::from("127.0.0.1"));
+        cfg.set("server.port", Value::from(DEFAULT_HTTP_PORT));
         cfg.save("onboard")?;
         Ok(true)
     }

@@ -22,11 +22,13 @@ mod error;
 mod instance_lock;
 pub mod migrate;
 pub mod pool;
+mod target;
 pub mod url;
 
 pub use error::DbError;
 pub use instance_lock::InstanceLock;
-pub use pool::Db;
+pub use pool::{Db, Session};
+pub use target::{Ownership, Target};
 
 /// `Result` with this crate's error.
 pub type Result<T, E = DbError> = std::result::Result<T, E>;

@@ -1,16 +1,28 @@
 //! The application connection pool, safe behind transaction poolers.
 //!
-//! In transaction pooling (pgbouncer `pool_mode=transaction`, Supavisor on port 6543) a named
-//! prepared statement created on one server connection is missing on the next. sqlx names a
-//! statement whenever a query is "persistent" (its default), even with the statement cache
-//! disabled, so pooler mode needs both `statement_cache_capacity(0)` and `.persistent(false)`
-//! on every query. [`Db::query`] and friends apply that, so the rest of the code never has to.
+//! In transaction pooling (pgbouncer `pool_mode=transaction`, Supavisor on port 6543) the pooler
+//! may hand each *protocol round trip* outside a transaction to a different server connection.
+//! Two things break:
+//! - named prepared statements: sqlx names a statement whenever a query is "persistent" (its
+//!   default), even with the statement cache disabled, so pooler mode needs both
+//!   `statement_cache_capacity(0)` and `.persistent(false)` ([`Db::query`] and friends apply it);
+//! - unnamed statements too: sqlx sends Parse+Describe+Sync, then Bind+Execute+Sync. Between the
+//!   two Syncs the pooler may switch server connections, so the Bind fails ("unnamed prepared
+//!   statement does not exist") or, worse, binds another client's unnamed statement and returns
+//!   a wrong answer. Our pgbouncer test caught both. The fix is to pin the server connection:
+//!   in pooler mode every [`Session`] is a transaction, which the pooler never splits.
+//!
+//! So: run statements on a [`Session`] (`db.session()`, then `session.close()`) or in an explicit
+//! transaction (`db.pool().begin()`), never on the bare pool.
 
 use std::str::FromStr;
 
 use paperclip_config::PoolSettings;
+use std::ops::{Deref, DerefMut};
+
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, FromRow, PgPool, Postgres};
+use sqlx::{ConnectOptions, FromRow, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::{DbError, Result};
 
@@ -52,6 +64,14 @@ impl Db {
         })
     }
 
+    /// Wraps an existing pool (tests, tools).
+    pub fn from_pool(pool: PgPool, prepared_statements: bool) -> Self {
+        Self {
+            pool,
+            prepared_statements,
+        }
+    }
+
     /// The underlying pool (transactions: `db.pool().begin()`).
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -89,12 +109,42 @@ impl Db {
         sqlx::query_scalar(sql).persistent(self.prepared_statements)
     }
 
+    /// A connection to run statements on: a plain pooled connection, or behind a transaction
+    /// pooler a transaction that pins one server connection (see the module docs).
+    pub async fn session(&self) -> Result<Session> {
+        let session = if self.prepared_statements {
+            Session::Direct(
+                self.pool
+                    .acquire()
+                    .await
+                    .map_err(DbError::sql("cannot get a database connection"))?,
+            )
+        } else {
+            Session::Pinned(
+                self.pool
+                    .begin()
+                    .await
+                    .map_err(DbError::sql("cannot get a database connection"))?,
+            )
+        };
+        Ok(session)
+    }
+
     /// `SELECT 1` with a short timeout, for health checks.
     pub async fn ping(&self) -> bool {
-        let check = self.query_scalar::<i32>("SELECT 1").fetch_one(&self.pool);
+        let check = async {
+            let mut s = self.session().await.ok()?;
+            let v = self
+                .query_scalar::<i32>("SELECT 1")
+                .fetch_one(&mut *s)
+                .await
+                .ok()?;
+            s.close().await.ok()?;
+            Some(v)
+        };
         matches!(
             tokio::time::timeout(std::time::Duration::from_secs(3), check).await,
-            Ok(Ok(1))
+            Ok(Some(1))
         )
     }
 
@@ -102,6 +152,63 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A connection that is safe to run several statements on, whatever the pool mode.
+#[derive(Debug)]
+pub enum Session {
+    /// A pooled connection (direct connections to PostgreSQL).
+    Direct(PoolConnection<Postgres>),
+    /// A transaction (behind a transaction pooler).
+    Pinned(Transaction<'static, Postgres>),
+}
+
+impl Session {
+    /// Ends the session; in pinned mode commits the transaction. Always call it: a pinned session
+    /// dropped without it rolls back.
+    pub async fn close(self) -> Result<()> {
+        match self {
+            Session::Direct(_) => Ok(()),
+            Session::Pinned(tx) => tx
+                .commit()
+                .await
+                .map_err(DbError::sql("cannot end the database session")),
+        }
+    }
+}
+
+impl Deref for Session {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Session::Direct(c) => c,
+            Session::Pinned(t) => t,
+        }
+    }
+}
+
+impl DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Session::Direct(c) => c,
+            Session::Pinned(t) => t,
+        }
+    }
+}
+
+/// `SHOW server_version` over a one-off connection (status and diagnostics).
+pub async fn server_version(url: &str) -> Result<String, String> {
+    use sqlx::Connection;
+    let opts = connect_options(url).map_err(|e| e.to_string())?;
+    let mut conn = sqlx::PgConnection::connect_with(&opts.statement_cache_capacity(0))
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: Result<String, _> = sqlx::query_scalar("SHOW server_version")
+        .persistent(false)
+        .fetch_one(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    v.map_err(|e| e.to_string())
 }
 
 /// Parses a URL into connect options, dropping the `pgbouncer=true` hint some hosts add (it is

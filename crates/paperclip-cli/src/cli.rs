@@ -1,0 +1,98 @@
+//! Command-line grammar (upstream's command names, including the `db:migrate` spellings).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Paperclip: the control plane for autonomous AI companies.
+#[derive(Debug, Parser)]
+#[command(name = "paperclipai", version, about)]
+pub struct Cli {
+    /// Show debug logs.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the server (embedded PostgreSQL unless DATABASE_URL is set).
+    Run,
+    /// First-run setup, then start the server (`--yes` accepts every default).
+    Onboard {
+        /// Accept all defaults without asking.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Database commands.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Apply pending migrations (alias of `db migrate`).
+    #[command(name = "db:migrate", hide = true)]
+    DbMigrateAlias,
+    /// Show database status (alias of `db status`).
+    #[command(name = "db:status", hide = true)]
+    DbStatusAlias {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check this machine and instance, printing one fix per problem.
+    Doctor,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations to DATABASE_URL, or to the instance's embedded cluster.
+    Migrate,
+    /// Mode, URL (redacted), server version, data directory, port, applied and pending migrations.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run => crate::run::run().await,
+        Command::Onboard { yes } => {
+            if !yes {
+                crate::ui::info("Using defaults (interactive onboarding is not implemented; pass --yes to skip this note).");
+            }
+            crate::run::run().await
+        }
+        Command::Db(DbCommand::Migrate) | Command::DbMigrateAlias => crate::db::migrate().await,
+        Command::Db(DbCommand::Status { json }) | Command::DbStatusAlias { json } => {
+            crate::db::status(json).await
+        }
+        Command::Doctor => crate::doctor::run().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn upstream_colon_spellings_parse() {
+        assert!(matches!(
+            Cli::try_parse_from(["paperclipai", "db:migrate"])
+                .unwrap()
+                .command,
+            Command::DbMigrateAlias
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["paperclipai", "onboard", "--yes"])
+                .unwrap()
+                .command,
+            Command::Onboard { yes: true }
+        ));
+    }
+}

@@ -1,0 +1,208 @@
+//! `paperclipai doctor`: walks the startup path and prints one line per check, with a fix for
+//! each problem. Exit code 1 when anything failed.
+
+use std::net::TcpListener;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::ExitCode;
+
+use paperclip_config::{DatabaseTarget, Settings};
+use paperclip_db::binaries::PgBinaries;
+use paperclip_db::embedded::cluster::{self, DataDirState};
+use paperclip_db::embedded::os_user::RunAs;
+use paperclip_db::{migrate, url::redact, InstanceLock, Ownership, Target};
+
+struct Report {
+    failed: usize,
+}
+
+impl Report {
+    fn ok(&self, name: &str, detail: impl AsRef<str>) {
+        println!("✓ {name}: {}", detail.as_ref());
+    }
+    fn fail(&mut self, name: &str, problem: impl AsRef<str>, fix: impl AsRef<str>) {
+        self.failed += 1;
+        println!("✗ {name}: {}", problem.as_ref());
+        println!("    fix: {}", fix.as_ref());
+    }
+    fn note(&self, name: &str, detail: impl AsRef<str>) {
+        println!("• {name}: {}", detail.as_ref());
+    }
+}
+
+pub async fn run() -> anyhow::Result<ExitCode> {
+    let mut r = Report { failed: 0 };
+    let mut settings = match Settings::load_from_process() {
+        Ok(s) => {
+            r.ok("config", s.config.path().display().to_string());
+            s
+        }
+        Err(e) => {
+            r.fail("config", e.to_string(), "correct the named key or variable");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let holder = InstanceLock::holder(&settings.paths.lock_file());
+    match holder {
+        Some(pid) => r.note(
+            "instance",
+            format!("in use by a running Paperclip (PID {pid})"),
+        ),
+        None => r.ok(
+            "instance",
+            format!("{} (not in use)", settings.paths.root.display()),
+        ),
+    }
+    match &settings.database {
+        DatabaseTarget::Embedded(e) => {
+            r.note(
+                "database mode",
+                "embedded PostgreSQL (DATABASE_URL is unset)",
+            );
+            match PgBinaries::locate(e.bin_dir.as_deref()) {
+                Ok(b) => r.ok("postgresql binaries", format!("{} in {}", b.version, b.dir.display())),
+                Err(err) => r.fail(
+                    "postgresql binaries",
+                    err.to_string().lines().next().unwrap_or_default(),
+                    "apt-get install postgresql (Debian/Ubuntu), brew install postgresql@16 (macOS), or set PAPERCLIP_PG_BIN_DIR",
+                ),
+            }
+            match RunAs::resolve(e.os_user.as_deref()) {
+                Ok(Some(u)) => r.ok(
+                    "os user",
+                    format!("running as root; PostgreSQL runs as {}", u.name),
+                ),
+                Ok(None) => r.ok("os user", "PostgreSQL runs as the current user"),
+                Err(err) => r.fail(
+                    "os user",
+                    err.to_string().lines().next().unwrap_or_default(),
+                    "useradd --system postgres, or set PAPERCLIP_EMBEDDED_POSTGRES_OS_USER",
+                ),
+            }
+            match cluster::classify(&e.data_dir) {
+                Ok(DataDirState::Empty) => r.ok(
+                    "data dir",
+                    format!("{} (empty: will be initialized)", e.data_dir.display()),
+                ),
+                Ok(DataDirState::Cluster { major }) => {
+                    let meta = std::fs::metadata(&e.data_dir)?;
+                    let mode = meta.permissions().mode() & 0o777;
+                    if mode & 0o077 != 0 {
+                        r.fail(
+                            "data dir",
+                            format!(
+                                "{} has mode {mode:o}; PostgreSQL requires 0700 or 0750",
+                                e.data_dir.display()
+                            ),
+                            format!("chmod 700 {}", e.data_dir.display()),
+                        );
+                    } else {
+                        r.ok(
+                            "data dir",
+                            format!(
+                                "{} (PostgreSQL {major} cluster, owner uid {})",
+                                e.data_dir.display(),
+                                meta.uid()
+                            ),
+                        );
+                    }
+                }
+                Ok(DataDirState::Incomplete) => r.note(
+                    "data dir",
+                    "an interrupted initdb; the next start redoes it",
+                ),
+                Ok(DataDirState::Foreign) => r.fail(
+                    "data dir",
+                    format!(
+                        "{} holds files that are not a PostgreSQL cluster",
+                        e.data_dir.display()
+                    ),
+                    "move them away or set database.embeddedPostgresDataDir to an empty folder",
+                ),
+                Err(err) => r.fail(
+                    "data dir",
+                    err.to_string(),
+                    "check the folder's permissions",
+                ),
+            }
+            if holder.is_none() {
+                if TcpListener::bind(("127.0.0.1", e.port)).is_ok() {
+                    r.ok("postgres port", format!("{} is free", e.port));
+                } else {
+                    r.note(
+                        "postgres port",
+                        format!(
+                            "{} is taken; the next start picks a free port and records it",
+                            e.port
+                        ),
+                    );
+                }
+            }
+        }
+        DatabaseTarget::External { url, migration_url } => {
+            r.note(
+                "database mode",
+                format!("external PostgreSQL {}", redact(url)),
+            );
+            if paperclip_db::pool::looks_like_transaction_pooler(url)
+                && settings.pool.prepared_statements != Some(true)
+            {
+                r.note(
+                    "pooler",
+                    "DATABASE_URL looks like a transaction pooler: prepared statements are off",
+                );
+            }
+            if let Some(m) = migration_url {
+                r.note("migration url", redact(m));
+            }
+        }
+    }
+    if holder.is_none() {
+        let addr = (settings.server.host, settings.server.port);
+        if settings.server.port == 0 || TcpListener::bind(addr).is_ok() {
+            r.ok("http port", format!("{}:{} is available", addr.0, addr.1));
+        } else {
+            r.fail(
+                "http port",
+                format!("{}:{} is in use", addr.0, addr.1),
+                "stop the process using it, or set PORT=<n> (PORT=0: any free port)",
+            );
+        }
+    }
+    // The real startup path, read-only: start (or attach to) the database and inspect migrations.
+    match Target::acquire(&mut settings, Ownership::OwnOrAttach).await {
+        Ok(mut target) => {
+            match paperclip_db::pool::server_version(&target.app_url).await {
+                Ok(v) => r.ok(
+                    "connectivity",
+                    format!("{} answers (PostgreSQL {v})", target.label),
+                ),
+                Err(e) => r.fail(
+                    "connectivity",
+                    e,
+                    "check DATABASE_URL, credentials, sslmode and pg_hba.conf",
+                ),
+            }
+            match migrate::status(&target.migration_url).await {
+                Ok(s) if s.pending.is_empty() => r.ok("migrations", format!("{} applied, none pending", s.applied.len())),
+                Ok(s) => r.note("migrations", format!("{} pending ({}); they are applied at the next start or by `paperclipai db migrate`", s.pending.len(), s.pending_names().join(", "))),
+                Err(e) => r.fail("migrations", e.to_string().lines().next().unwrap_or_default(), e.to_string().lines().nth(1).unwrap_or("see `paperclipai db status`")),
+            }
+            target.shutdown()?;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let mut lines = text.lines();
+            let problem = lines.next().unwrap_or_default().to_string();
+            let fix = lines.next().unwrap_or("see the message above").to_string();
+            r.fail("database", problem, fix);
+        }
+    }
+    println!();
+    if r.failed == 0 {
+        println!("All checks passed.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} check(s) failed.", r.failed);
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,148 @@
+//! `paperclipai run`: database first, then migrations, then HTTP; the reverse on shutdown.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use paperclip_config::{MigrationPolicy, Settings};
+use paperclip_db::migrate::{self, Approval};
+use paperclip_db::{Db, Ownership, Target};
+use paperclip_server::{AppState, ServerInfo};
+use tokio::net::TcpListener;
+
+use crate::ui;
+
+/// How long in-flight requests get to finish after Ctrl-C / SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn run() -> anyhow::Result<ExitCode> {
+    let started_at = chrono::Utc::now();
+    let mut settings = Settings::load_from_process()?;
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
+    // One owner per instance: say so before anything else happens.
+    if settings.embedded().is_some() {
+        if let Some(pid) = paperclip_db::InstanceLock::holder(&settings.paths.lock_file()) {
+            return Err(paperclip_db::DbError::InstanceLocked {
+                path: settings.paths.root.clone(),
+                pid: (pid != 0).then_some(pid),
+            }
+            .into());
+        }
+    }
+    // Bind HTTP before touching the database so a taken port fails in milliseconds.
+    let listener = bind(&settings).await?;
+    if settings.write_initial_config()? {
+        tracing::info!("Wrote {}", settings.config.path().display());
+    }
+
+    let mut target = Target::acquire(&mut settings, Ownership::Own).await?;
+    let first_run = target.is_first_run();
+    let report = migrate::run(
+        &target.migration_url,
+        target.label,
+        approval(first_run, settings.migration),
+    )
+    .await?;
+    if !report.applied.is_empty() {
+        tracing::info!(
+            "{}: applied {} migration(s) ({} in total)",
+            target.label,
+            report.applied.len(),
+            report.total_applied
+        );
+    }
+    let db = Db::connect(&target.app_url, &settings.pool).await?;
+
+    let state = AppState {
+        db: db.clone(),
+        info: Arc::new(ServerInfo {
+            deployment_mode: settings.server.deployment_mode.clone(),
+            database_mode: if target.embedded.is_some() {
+                "embedded-postgres"
+            } else {
+                "postgres"
+            },
+            started_at,
+        }),
+    };
+    let addr = listener.local_addr()?;
+    ui::info(&format!("Paperclip listening on http://{addr}"));
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut drain_rx = stop_rx.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let server = paperclip_server::serve(listener, state, async move {
+        let _ = stop_rx.changed().await;
+    });
+    tokio::select! {
+        result = server => result.context("HTTP server failed")?,
+        _ = async {
+            let _ = drain_rx.changed().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => tracing::warn!("requests still running after {}s; stopping anyway", DRAIN_TIMEOUT.as_secs()),
+    }
+    db.close().await;
+    target.shutdown()?;
+    ui::info("Paperclip stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Upstream's rules: first run applies; then `PAPERCLIP_MIGRATION_AUTO_APPLY=true` applies,
+/// `PAPERCLIP_MIGRATION_PROMPT=never` refuses, a terminal asks, and no terminal applies
+/// (Docker, systemd, CI).
+fn approval(first_run: bool, policy: MigrationPolicy) -> Approval<'static> {
+    if first_run || policy.auto_apply {
+        Approval::Apply
+    } else if policy.never_prompt {
+        Approval::Refuse
+    } else if ui::interactive() {
+        Approval::Ask(&ask)
+    } else {
+        Approval::Apply
+    }
+}
+
+fn ask(names: &[&str]) -> bool {
+    let mut summary = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > 3 {
+        summary.push_str(&format!(", (+{} more)", names.len() - 3));
+    }
+    ui::confirm(&format!("Apply pending migrations ({summary}) now?"))
+}
+
+async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let addr = SocketAddr::new(settings.server.host, settings.server.port);
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "HTTP port {} on {} is already in use. Stop the process that uses it, choose another port with PORT=<n> (or server.port in {}), or set PORT=0 for any free port",
+            addr.port(),
+            addr.ip(),
+            settings.config.path().display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {addr}")),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    ui::info("Shutting down…");
+}

@@ -1,0 +1,198 @@
+//! `paperclipai run` in embedded mode, as a user runs it.
+
+mod common;
+
+use common::*;
+use paperclip_db::embedded::postmaster;
+use sqlx::{Connection, PgConnection};
+
+async fn write_marker(root: &std::path::Path, value: &str) {
+    let mut c = PgConnection::connect(&embedded_url(root)).await.unwrap();
+    sqlx::query("UPDATE instance_settings SET general = jsonb_build_object('marker', $1::text)")
+        .bind(value)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+}
+
+async fn read_marker(root: &std::path::Path) -> String {
+    let mut c = PgConnection::connect(&embedded_url(root)).await.unwrap();
+    let v: String = sqlx::query_scalar("SELECT general->>'marker' FROM instance_settings")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    v
+}
+
+#[tokio::test]
+async fn first_start_creates_the_instance_and_a_restart_keeps_data() {
+    let inst = Instance::new();
+    let server = inst.start();
+    let (status, body) = server.health().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["deploymentMode"], "local_trusted");
+    let root = inst.root();
+    assert!(root.join("db/PG_VERSION").is_file());
+    assert!(root.join("config.json").is_file());
+    let first_log = server.log();
+    assert!(
+        first_log.contains("initdb"),
+        "first start shows progress:\n{first_log}"
+    );
+    assert!(first_log.contains("0001_instance_settings"), "{first_log}");
+    if nix::unistd::Uid::effective().is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(root.join("db")).unwrap().uid();
+        assert_ne!(
+            owner, 0,
+            "as root, the data directory belongs to the unprivileged account"
+        );
+    }
+    write_marker(&root, "kept").await;
+    assert_eq!(server.stop(), 0);
+    assert!(
+        postmaster::postmasters_in(&root.join("db")).is_empty(),
+        "PostgreSQL stopped with the server"
+    );
+
+    let server = inst.start();
+    assert_eq!(server.health().await.0, 200);
+    assert_eq!(read_marker(&root).await, "kept");
+    let log = server.log();
+    assert!(
+        !log.contains("initdb") && !log.contains("Applying"),
+        "warm start is quiet:\n{log}"
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_instance_is_refused_naming_the_pid() {
+    let inst = Instance::new();
+    let server = inst.start();
+    let second = inst.output(&["run"]);
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains("already in use") && err.contains(&format!("PID {}", server.child.id())),
+        "{err}"
+    );
+    assert_eq!(
+        server.health().await.0,
+        200,
+        "the first server is unaffected"
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn kill_9_of_the_server_then_restart_loses_nothing_and_runs_one_postmaster() {
+    let inst = Instance::new();
+    let root = inst.root();
+    let server = inst.start();
+    write_marker(&root, "before crash").await;
+    server.kill9();
+    let server = inst.start();
+    assert_eq!(server.health().await.0, 200);
+    assert_eq!(read_marker(&root).await, "before crash");
+    assert_eq!(postmaster::postmasters_in(&root.join("db")).len(), 1);
+    server.stop();
+    assert!(postmaster::postmasters_in(&root.join("db")).is_empty());
+}
+
+#[tokio::test]
+async fn db_migrate_and_status_work_with_and_without_a_running_server() {
+    let inst = Instance::new();
+    let out = inst.output(&["db:migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Applied 1 migration"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        postmaster::postmasters_in(&inst.root().join("db")).is_empty(),
+        "temporary cluster stopped"
+    );
+
+    let server = inst.start();
+    let out = inst.output(&["db", "status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["mode"], "embedded-postgres");
+    assert_eq!(status["pendingMigrations"], serde_json::json!([]));
+    let creds: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(inst.root().join("secrets/embedded-postgres.json")).unwrap(),
+    )
+    .unwrap();
+    let url = status["url"].as_str().unwrap();
+    assert!(
+        !url.contains(creds["password"].as_str().unwrap()) && url.contains("***"),
+        "{url}"
+    );
+    let out = inst.output(&["db", "migrate"]);
+    assert!(
+        stderr(&out).contains("No pending migrations"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.health().await.0, 200);
+    server.stop();
+}
+
+#[tokio::test]
+async fn pending_migrations_are_refused_when_prompting_is_off() {
+    let inst = Instance::new();
+    let server = inst.start();
+    let mut c = PgConnection::connect(&embedded_url(&inst.root()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM paperclip_migrations")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    server.stop();
+    let inst = inst.with("PAPERCLIP_MIGRATION_PROMPT", "never");
+    let out = inst.output(&["run"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("pending migrations") && err.contains("Refusing"),
+        "{err}"
+    );
+    assert!(
+        postmaster::postmasters_in(&inst.root().join("db")).is_empty(),
+        "nothing left running"
+    );
+}
+
+#[tokio::test]
+async fn a_taken_http_port_fails_clearly_before_starting_postgres() {
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = blocker.local_addr().unwrap().port().to_string();
+    let inst = Instance::new().with("PORT", &port);
+    let out = inst.output(&["run"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("HTTP port {port}")) && err.contains("PORT=0"),
+        "{err}"
+    );
+    assert!(!inst.root().join("db").exists(), "no cluster was created");
+}
+
+#[tokio::test]
+async fn doctor_reports_a_healthy_instance() {
+    let inst = Instance::new();
+    let out = inst.output(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("✓ postgresql binaries") && text.contains("All checks passed"),
+        "{text}"
+    );
+}

@@ -1,0 +1,50 @@
+//! `GET /api/health`: upstream's shape, plus the database facts operators need.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::AppState;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// 200 with the server's status when the database answers `SELECT 1`, else 503
+/// `{"status":"unhealthy","error":"database_unreachable"}`.
+pub async fn get(State(state): State<AppState>) -> Response {
+    let info = &state.info;
+    if !state.db.ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unhealthy",
+                "version": VERSION,
+                "error": "database_unreachable",
+            })),
+        )
+            .into_response();
+    }
+    Json(json!({
+        "status": "ok",
+        "version": VERSION,
+        "serverVersion": VERSION,
+        "commit": null,
+        "deploymentMode": info.deployment_mode,
+        "deploymentExposure": "private",
+        "authReady": true,
+        "bootstrapStatus": "ready",
+        "bootstrapInviteActive": false,
+        "features": { "companyDeletionEnabled": true },
+        "serverInfo": {
+            "processStartedAt": info.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        },
+        "startupRecovery": { "phase": "ready" },
+        "database": {
+            "mode": info.database_mode,
+            "preparedStatements": state.db.prepared_statements(),
+        },
+        "warnings": [],
+    }))
+    .into_response()
+}
