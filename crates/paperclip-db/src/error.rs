@@ -92,6 +92,28 @@ pub enum DbError {
 
     #[error(transparent)]
     Config(#[from] paperclip_config::ConfigError),
+
+    /// A domain rule was violated by the request (HTTP 422).
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+
+    /// The request conflicts with the current state (HTTP 409).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        details: serde_json::Value,
+    },
+
+    /// A referenced object does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The actor may not do this (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 fn format_log(log: &str) -> String {
@@ -103,6 +125,14 @@ fn format_log(log: &str) -> String {
 }
 
 impl DbError {
+    /// A rule violation on `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
     /// Wraps a sqlx error with what we were doing.
     pub fn sql(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
         let context = context.into();

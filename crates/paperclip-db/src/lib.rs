@@ -22,6 +22,7 @@ mod error;
 mod instance_lock;
 pub mod migrate;
 pub mod pool;
+pub mod store;
 mod target;
 pub mod url;
 

@@ -56,7 +56,10 @@ macro_rules! migration {
 }
 
 /// Paperclip's migrations, in order. Append only: never edit or remove a released entry.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_instance_settings")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_instance_settings"),
+    migration!(2, "0002_control_plane"),
+];
 
 /// Advisory lock key held while migrating ("paperclip" in ASCII, truncated).
 const LOCK_KEY: i64 = 0x7061_7065_7263_6c69;

@@ -26,6 +26,37 @@ use sqlx::{ConnectOptions, FromRow, PgConnection, PgPool, Postgres, Transaction}
 
 use crate::{DbError, Result};
 
+/// Named (cached) statements are allowed in this process until any pool behind a transaction
+/// pooler is opened; from then on every statement is unnamed. Sticky on purpose: a direct pool
+/// only loses its statement cache, while the reverse would break the pooled one.
+static NAMED_STATEMENTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether statements may be named (prepared and cached) in this process.
+pub fn named_statements() -> bool {
+    NAMED_STATEMENTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A query for the store layer, named or not as [`named_statements`] says.
+pub fn q(sql: &str) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+    sqlx::query(sql).persistent(named_statements())
+}
+
+/// A typed query for the store layer.
+pub fn qa<T>(sql: &str) -> sqlx::query::QueryAs<'_, Postgres, T, PgArguments>
+where
+    T: for<'r> FromRow<'r, PgRow>,
+{
+    sqlx::query_as(sql).persistent(named_statements())
+}
+
+/// A scalar query for the store layer.
+pub fn qs<T>(sql: &str) -> sqlx::query::QueryScalar<'_, Postgres, T, PgArguments>
+where
+    (T,): for<'r> FromRow<'r, PgRow>,
+{
+    sqlx::query_scalar(sql).persistent(named_statements())
+}
+
 /// The application's handle on the database: a pool plus how to issue statements on it.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -43,6 +74,7 @@ impl Db {
         let mut opts = connect_options(url)?.application_name("paperclip");
         if !prepared_statements {
             opts = opts.statement_cache_capacity(0);
+            NAMED_STATEMENTS.store(false, std::sync::atomic::Ordering::Relaxed);
         }
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
@@ -84,7 +116,7 @@ impl Db {
 
     /// A query that is safe for this pool's mode.
     pub fn query<'q>(&self, sql: &'q str) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-        sqlx::query(sql).persistent(self.prepared_statements)
+        sqlx::query(sql).persistent(self.prepared_statements && named_statements())
     }
 
     /// A typed query that is safe for this pool's mode.
@@ -95,7 +127,7 @@ impl Db {
     where
         T: for<'r> FromRow<'r, PgRow>,
     {
-        sqlx::query_as(sql).persistent(self.prepared_statements)
+        sqlx::query_as(sql).persistent(self.prepared_statements && named_statements())
     }
 
     /// A scalar query that is safe for this pool's mode.
@@ -106,7 +138,7 @@ impl Db {
     where
         (T,): for<'r> FromRow<'r, PgRow>,
     {
-        sqlx::query_scalar(sql).persistent(self.prepared_statements)
+        sqlx::query_scalar(sql).persistent(self.prepared_statements && named_statements())
     }
 
     /// A connection to run statements on: a plain pooled connection, or behind a transaction
@@ -128,6 +160,14 @@ impl Db {
             )
         };
         Ok(session)
+    }
+
+    /// A write transaction (always a transaction, in every mode).
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool
+            .begin()
+            .await
+            .map_err(DbError::sql("cannot begin a transaction"))
     }
 
     /// `SELECT 1` with a short timeout, for health checks.

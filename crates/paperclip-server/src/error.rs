@@ -1,40 +1,141 @@
 //! The one mapping from failures to HTTP responses.
+//!
+//! Every error body is `{"error": "..."}`; validation errors add `details` naming each field, as
+//! upstream's clients expect. A 5xx body is generic; its cause is logged once, here.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use paperclip_db::DbError;
+use serde_json::{json, Value};
 
-/// Every error a handler can return. The body is always `{"error": "..."}` (plus `details` for
-/// validation errors), as upstream's clients expect.
-#[derive(Debug, thiserror::Error)]
+/// Every error a handler can return.
+#[derive(Debug)]
 pub enum ApiError {
-    /// 404 with a message.
-    #[error("{0}")]
+    /// 400 with optional details (malformed input).
+    BadRequest {
+        message: String,
+        details: Option<Value>,
+    },
+    /// 401.
+    Unauthorized(String),
+    /// 403.
+    Forbidden(String),
+    /// 404.
     NotFound(String),
+    /// 409 with details (checkout conflicts, stale revisions).
+    Conflict { message: String, details: Value },
+    /// 422: well-formed input that breaks a rule.
+    Unprocessable { message: String, details: Value },
     /// 503: the database cannot be reached.
-    #[error("database unreachable")]
     Unavailable,
-    /// 500: logged here, generic to the client.
-    #[error(transparent)]
-    Internal(#[from] paperclip_db::DbError),
+    /// 500.
+    Internal(String),
+}
+
+impl ApiError {
+    /// 404 "<What> not found".
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    /// 400 "Validation error" with per-field details.
+    pub fn validation(details: Vec<Value>) -> Self {
+        Self::BadRequest {
+            message: "Validation error".into(),
+            details: Some(Value::Array(details)),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Invalid { field, message } => ApiError::Unprocessable {
+                details: json!([{ "path": [field], "message": message }]),
+                message,
+            },
+            DbError::Conflict { message, details } => ApiError::Conflict { message, details },
+            DbError::NotFound(m) => ApiError::NotFound(m),
+            DbError::Forbidden(m) => ApiError::Forbidden(m),
+            DbError::Sql { context, source } => from_sql(context, source),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn from_sql(context: String, source: sqlx::Error) -> ApiError {
+    match &source {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            tracing::warn!(error = %source, "{context}");
+            ApiError::Unavailable
+        }
+        sqlx::Error::Database(d) => {
+            let constraint = d.constraint().unwrap_or_default().to_string();
+            match d.code().as_deref() {
+                Some("23505") => ApiError::Conflict {
+                    message: "Conflicts with an existing record".into(),
+                    details: json!({ "constraint": constraint }),
+                },
+                // A CHECK or foreign key the handler's validation did not catch: still the
+                // client's input, never a 500.
+                Some("23514") | Some("23503") | Some("23502") | Some("22001") | Some("22003") => {
+                    ApiError::Unprocessable {
+                        message: format!("Invalid value ({})", d.message()),
+                        details: json!([{ "path": [constraint], "message": d.message() }]),
+                    }
+                }
+                Some("40001") | Some("40P01") => ApiError::Conflict {
+                    message: "Concurrent update, please retry".into(),
+                    details: json!({}),
+                },
+                _ => ApiError::Internal(format!("{context}: {source}")),
+            }
+        }
+        _ => ApiError::Internal(format!("{context}: {source}")),
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        from_sql("database error".into(), e)
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, message) = match &self {
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, self.to_string()),
-            ApiError::Internal(e) => {
-                // Logged once, here, at the boundary; the client gets no internals.
-                tracing::error!(error = %e, "request failed");
+        let (status, body) = match self {
+            ApiError::BadRequest { message, details } => {
+                let mut body = json!({ "error": message });
+                if let Some(d) = details {
+                    body["details"] = d;
+                }
+                (StatusCode::BAD_REQUEST, body)
+            }
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, json!({ "error": m })),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, json!({ "error": m })),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({ "error": m })),
+            ApiError::Conflict { message, details } => (
+                StatusCode::CONFLICT,
+                json!({ "error": message, "details": details }),
+            ),
+            ApiError::Unprocessable { message, details } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "error": message, "details": details }),
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "Database unavailable" }),
+            ),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal server error".into(),
+                    json!({ "error": "Internal server error" }),
                 )
             }
         };
-        (status, Json(json!({ "error": message }))).into_response()
+        (status, Json(body)).into_response()
     }
 }
 

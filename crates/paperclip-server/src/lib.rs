@@ -5,8 +5,12 @@
 //! same `{"error": "..."}` shape. [`serve`] runs the router on a listener until a shutdown
 //! future resolves, draining in-flight requests.
 
+mod api;
+pub mod auth;
 mod error;
+pub mod extract;
 mod health;
+mod routes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,10 +45,102 @@ pub struct AppState {
 /// Largest request body accepted anywhere (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// Every route of the API, in one table (see [`api`]).
+fn api() -> api::Api {
+    use routes::*;
+    api::Api::new()
+        .tag("health")
+        .get("/health", "Server and database health", health::get)
+        .tag("companies")
+        .get("/companies", "List companies", companies::list)
+        .post("/companies", "Create a company (board)", companies::create)
+        .get("/companies/{companyId}", "Get a company", companies::get)
+        .patch("/companies/{companyId}", "Update a company (board)", companies::patch)
+        .post("/companies/{companyId}/archive", "Archive a company (board)", companies::archive)
+        .get("/companies/{companyId}/dashboard", "Agents and issues by status, month-to-date spend, approvals, recent activity", companies::dashboard)
+        .get("/companies/{companyId}/org", "Org tree", companies::org)
+        .get("/companies/{companyId}/activity", "Activity log (filters: agentId, entityType, entityId, action, limit, offset)", companies::activity)
+        .tag("agents")
+        .get("/companies/{companyId}/agents", "List agents", agents::list)
+        .post("/companies/{companyId}/agents", "Create an agent (board)", agents::create)
+        .post("/companies/{companyId}/agent-hires", "Request a hire (creates a pending agent and a hire_agent approval when required)", agents::hire)
+        .get("/agents/me", "The calling agent", agents::me)
+        .get("/agents/{agentId}", "Get an agent", agents::get)
+        .patch("/agents/{agentId}", "Update an agent (board)", agents::patch)
+        .post("/agents/{agentId}/pause", "Pause an agent (board)", agents::pause)
+        .post("/agents/{agentId}/resume", "Resume a paused agent (board)", agents::resume)
+        .post("/agents/{agentId}/terminate", "Terminate an agent, irreversibly (board)", agents::terminate)
+        .post("/agents/{agentId}/approve", "Approve a pending agent (board)", agents::approve)
+        .get("/agents/{agentId}/keys", "List API keys (board)", agents::list_keys)
+        .post("/agents/{agentId}/keys", "Create an API key; the plaintext is returned once (board)", agents::create_key)
+        .delete("/agents/{agentId}/keys/{keyId}", "Revoke an API key (board)", agents::revoke_key)
+        .post("/agents/{agentId}/wakeup", "Queue a wakeup request (idempotencyKey deduplicates)", agents::wakeup)
+        .tag("issues")
+        .get("/companies/{companyId}/issues", "List issues (filters: status csv, assigneeAgentId, assigneeUserId, projectId, parentId, q, limit, offset)", issues::list)
+        .post("/companies/{companyId}/issues", "Create an issue", issues::create)
+        .get("/issues/{issueId}", "Get an issue by UUID or identifier", issues::get)
+        .patch("/issues/{issueId}", "Update an issue (optional comment)", issues::patch)
+        .post("/issues/{issueId}/checkout", "Atomically check out an issue for an agent", issues::checkout)
+        .post("/issues/{issueId}/release", "Release a checked-out issue", issues::release)
+        .post("/issues/{issueId}/admin/force-release", "Clear run locks (board)", issues::force_release)
+        .get("/issues/{issueId}/comments", "List comments (after, order, limit)", issues::list_comments)
+        .post("/issues/{issueId}/comments", "Add a comment", issues::create_comment)
+        .get("/issues/{issueId}/comments/{commentId}", "Get a comment", issues::get_comment)
+        .delete("/issues/{issueId}/comments/{commentId}", "Delete a comment (author or board)", issues::delete_comment)
+        .get("/issues/{issueId}/documents", "List documents", issues::list_documents)
+        .get("/issues/{issueId}/documents/{key}", "Get a document", issues::get_document)
+        .put("/issues/{issueId}/documents/{key}", "Write a document revision (baseRevisionId must be the latest)", issues::put_document)
+        .delete("/issues/{issueId}/documents/{key}", "Delete a document (board)", issues::delete_document)
+        .get("/issues/{issueId}/documents/{key}/revisions", "Document revisions, newest first", issues::document_revisions)
+        .get("/issues/{issueId}/activity", "Activity of an issue", issues::activity)
+        .tag("goals")
+        .get("/companies/{companyId}/goals", "List goals", goals::list)
+        .post("/companies/{companyId}/goals", "Create a goal", goals::create)
+        .get("/goals/{goalId}", "Get a goal", goals::get)
+        .patch("/goals/{goalId}", "Update a goal", goals::patch)
+        .delete("/goals/{goalId}", "Delete an unreferenced goal (board)", goals::delete)
+        .tag("projects")
+        .get("/companies/{companyId}/projects", "List projects", projects::list)
+        .post("/companies/{companyId}/projects", "Create a project", projects::create)
+        .get("/projects/{projectId}", "Get a project", projects::get)
+        .patch("/projects/{projectId}", "Update a project", projects::patch)
+        .tag("approvals")
+        .get("/companies/{companyId}/approvals", "List approvals (status)", approvals::list)
+        .post("/companies/{companyId}/approvals", "Request an approval", approvals::create)
+        .get("/approvals/{approvalId}", "Get an approval", approvals::get)
+        .get("/approvals/{approvalId}/issues", "Issues linked to an approval", approvals::issues)
+        .post("/approvals/{approvalId}/approve", "Approve (board)", approvals::approve)
+        .post("/approvals/{approvalId}/reject", "Reject (board)", approvals::reject)
+        .post("/approvals/{approvalId}/request-revision", "Ask for a revision (board)", approvals::request_revision)
+        .post("/approvals/{approvalId}/resubmit", "Resubmit after a revision request", approvals::resubmit)
+        .tag("costs")
+        .post("/companies/{companyId}/cost-events", "Report a cost event", costs::create)
+        .get("/companies/{companyId}/costs/summary", "Month-to-date spend vs budget", costs::summary)
+        .get("/companies/{companyId}/costs/by-agent", "Month-to-date spend by agent", costs::by_agent)
+        .get("/companies/{companyId}/costs/by-project", "Month-to-date spend by project", costs::by_project)
+}
+
+/// The OpenAPI document of [`router`]'s routes.
+pub fn openapi_document() -> serde_json::Value {
+    let (_, mut ops) = api().into_parts();
+    ops.push(api::Op {
+        method: "get",
+        path: "/openapi.json",
+        summary: "This document",
+        tag: "meta",
+    });
+    api::openapi(&ops)
+}
+
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/health", get(health::get))
+    let (routes, _) = api().into_parts();
+    let doc = Arc::new(openapi_document());
+    let api = routes
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json((*doc).clone()) }),
+        )
         .fallback(error::api_not_found);
     Router::new()
         .nest("/api", api)

@@ -1,0 +1,98 @@
+//! The append-only audit log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Actor;
+use crate::pool::{q, qa};
+use crate::{DbError, Result};
+
+/// One activity row, as upstream serializes it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub agent_id: Option<Uuid>,
+    pub run_id: Option<Uuid>,
+    #[sqlx(skip)]
+    pub responsible_user_id: Option<String>,
+    pub details: Option<Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What is being recorded.
+pub struct Entry<'a> {
+    pub company_id: Uuid,
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: String,
+    pub details: Value,
+}
+
+/// Writes one activity row on `conn` (the mutation's transaction).
+pub async fn record(conn: &mut PgConnection, actor: &Actor, e: Entry<'_>) -> Result<()> {
+    q("INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    .bind(e.company_id)
+    .bind(actor.actor_type())
+    .bind(actor.actor_id())
+    .bind(e.action)
+    .bind(e.entity_type)
+    .bind(e.entity_id)
+    .bind(actor.agent_id())
+    .bind(actor.run_id)
+    .bind(e.details)
+    .execute(conn)
+    .await
+    .map_err(DbError::sql("cannot write the activity log"))?;
+    Ok(())
+}
+
+/// Filters of `GET /companies/:id/activity`.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub agent_id: Option<Uuid>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub action: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Newest first.
+pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Result<Vec<Activity>> {
+    let mut rows: Vec<Activity> = qa(
+        "SELECT id, company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details, created_at
+         FROM activity_log
+         WHERE company_id = $1
+           AND ($2::uuid IS NULL OR agent_id = $2)
+           AND ($3::text IS NULL OR entity_type = $3)
+           AND ($4::text IS NULL OR entity_id = $4)
+           AND ($5::text IS NULL OR action = $5)
+         ORDER BY created_at DESC, id DESC
+         LIMIT $6 OFFSET $7",
+    )
+    .bind(company_id)
+    .bind(f.agent_id)
+    .bind(&f.entity_type)
+    .bind(&f.entity_id)
+    .bind(&f.action)
+    .bind(f.limit)
+    .bind(f.offset)
+    .fetch_all(conn)
+    .await
+    .map_err(DbError::sql("cannot list activity"))?;
+    for r in &mut rows {
+        r.responsible_user_id = Some("local-board".into());
+    }
+    Ok(rows)
+}

@@ -1,0 +1,209 @@
+//! Request extractors that turn malformed input into upstream-shaped 400s, never a 500 or a
+//! plain-text rejection.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::ApiError;
+
+/// A JSON body deserialized into `T`; errors name the offending field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::BadRequest {
+                    message: format!(
+                        "Request body too large (limit {} bytes)",
+                        crate::MAX_BODY_BYTES
+                    ),
+                    details: None,
+                }
+            } else {
+                ApiError::BadRequest {
+                    message: format!("Cannot read the request body: {e}"),
+                    details: None,
+                }
+            }
+        })?;
+        let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest {
+                message: "Invalid JSON body".into(),
+                details: Some(json!([{ "path": [], "message": e.to_string() }])),
+            })?
+        };
+        serde_path_to_error::deserialize(value)
+            .map(JsonBody)
+            .map_err(|e| {
+                let path: Vec<Value> = e
+                    .path()
+                    .iter()
+                    .filter_map(|seg| match seg {
+                        serde_path_to_error::Segment::Map { key } => Some(json!(key)),
+                        serde_path_to_error::Segment::Seq { index } => Some(json!(index)),
+                        _ => None,
+                    })
+                    .collect();
+                let inner = e.into_inner().to_string();
+                // "missing field `name`" has no path segment yet: lift the name into the path.
+                let path = if path.is_empty() {
+                    inner
+                        .split('`')
+                        .nth(1)
+                        .map(|f| vec![json!(f)])
+                        .unwrap_or_default()
+                } else {
+                    path
+                };
+                ApiError::validation(vec![
+                    json!({ "code": "invalid_type", "path": path, "message": inner }),
+                ])
+            })
+    }
+}
+
+/// Query parameters as text, parsed by the handler with [`QueryMap`] helpers.
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or_default();
+        let map = url_decode_pairs(q);
+        Ok(QueryMap(map))
+    }
+}
+
+fn url_decode_pairs(q: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+impl QueryMap {
+    /// A text parameter (blank = absent).
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    /// A UUID parameter; anything else is a 400 naming it.
+    pub fn uuid(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
+        self.text(name)
+            .map(|v| {
+                Uuid::parse_str(v).map_err(|_| {
+                    ApiError::validation(vec![json!({"code": "invalid_string", "path": [name], "message": format!("{name} must be a UUID")})])
+                })
+            })
+            .transpose()
+    }
+
+    /// An integer within `min..=max`, `default` when absent.
+    pub fn int(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+        match self.text(name) {
+            None => Ok(default),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::validation(vec![
+                    json!({"code": "invalid_type", "path": [name],
+                    "message": format!("{name} must be an integer from {min} to {max}")}),
+                ])),
+            },
+        }
+    }
+}
+
+/// Parses a path id; a malformed id is simply not found.
+pub fn path_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+/// Collects per-field problems into one 400 with `details`.
+#[derive(Default)]
+pub struct Problems(Vec<Value>);
+
+impl Problems {
+    /// Records a problem with `field`.
+    pub fn add(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        self.0
+            .push(json!({"code": code, "path": [field], "message": message.into()}));
+    }
+
+    /// Required, non-blank text of at most `max` characters.
+    pub fn text(&mut self, field: &str, value: &str, max: usize) {
+        if value.trim().is_empty() {
+            self.add(field, "too_small", format!("{field} must not be empty"));
+        } else if value.chars().count() > max {
+            self.add(
+                field,
+                "too_big",
+                format!("{field} must be at most {max} characters"),
+            );
+        }
+    }
+
+    /// Optional text of at most `max` characters.
+    pub fn opt_text(&mut self, field: &str, value: Option<&str>, max: usize) {
+        if let Some(v) = value {
+            if v.chars().count() > max {
+                self.add(
+                    field,
+                    "too_big",
+                    format!("{field} must be at most {max} characters"),
+                );
+            }
+        }
+    }
+
+    /// A value from a fixed set.
+    pub fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            self.add(
+                field,
+                "invalid_enum_value",
+                format!(
+                    "Invalid {field} {value:?}; expected one of: {}",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// A non-negative amount.
+    pub fn non_negative(&mut self, field: &str, value: i64) {
+        if value < 0 {
+            self.add(field, "too_small", format!("{field} must be zero or more"));
+        }
+    }
+
+    /// 400 if anything was recorded.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}
+
+/// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
+pub fn double<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+use serde::Deserialize as _;

@@ -1,0 +1,415 @@
+//! Agents: create/list/read/patch, lifecycle, hires, API keys and wakeups.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use paperclip_db::store::{
+    self,
+    agents::{Agent, AgentPatch, Lifecycle, NewAgent, NewWakeup, ROLES},
+    Actor,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::{require_board, Auth};
+use crate::extract::{double, path_id, JsonBody, Problems};
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAgent {
+    name: String,
+    role: Option<String>,
+    title: Option<String>,
+    icon: Option<String>,
+    reports_to: Option<Uuid>,
+    capabilities: Option<String>,
+    adapter_type: Option<String>,
+    adapter_config: Option<Value>,
+    runtime_config: Option<Value>,
+    #[serde(default)]
+    budget_monthly_cents: i64,
+    permissions: Option<Value>,
+    metadata: Option<Value>,
+}
+
+impl CreateAgent {
+    fn validate(self, status: &str) -> Result<NewAgent, ApiError> {
+        let mut p = Problems::default();
+        p.text("name", &self.name, 200);
+        let role = self.role.unwrap_or_else(|| "general".into());
+        p.one_of("role", &role, ROLES);
+        p.non_negative("budgetMonthlyCents", self.budget_monthly_cents);
+        let adapter_config = self.adapter_config.unwrap_or_else(|| json!({}));
+        if !adapter_config.is_object() {
+            p.add(
+                "adapterConfig",
+                "invalid_type",
+                "adapterConfig must be an object",
+            );
+        }
+        if self
+            .adapter_type
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            p.add("adapterType", "too_small", "adapterType must not be empty");
+        }
+        p.finish()?;
+        Ok(NewAgent {
+            name: self.name.trim().to_string(),
+            role,
+            title: self.title,
+            icon: self.icon,
+            reports_to: self.reports_to,
+            capabilities: self.capabilities,
+            adapter_type: self.adapter_type.unwrap_or_else(|| "process".into()),
+            adapter_config,
+            runtime_config: self.runtime_config,
+            budget_monthly_cents: self.budget_monthly_cents,
+            permissions: self.permissions,
+            metadata: self.metadata,
+            status: status.into(),
+        })
+    }
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+    JsonBody(b): JsonBody<CreateAgent>,
+) -> Result<(StatusCode, Json<Agent>), ApiError> {
+    require_board(
+        &actor,
+        "create agents directly (agents request hires with POST /companies/:id/agent-hires)",
+    )?;
+    let new = b.validate("idle")?;
+    let mut tx = s.db.begin().await?;
+    let c = super::company(&mut tx, &actor, &cid).await?;
+    let a = store::agents::create(&mut tx, &actor, c.id, &new).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// A hire: the board hires directly unless the company requires approval; an agent's hire always
+/// waits for a `hire_agent` approval.
+pub async fn hire(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+    JsonBody(b): JsonBody<CreateAgent>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut tx = s.db.begin().await?;
+    let c = super::company(&mut tx, &actor, &cid).await?;
+    let needs_approval = !actor.is_board() || c.require_board_approval_for_new_agents;
+    let new = b.validate(if needs_approval {
+        "pending_approval"
+    } else {
+        "idle"
+    })?;
+    let a = store::agents::create(&mut tx, &actor, c.id, &new).await?;
+    let approval = if needs_approval {
+        Some(
+            store::approvals::create(
+                &mut tx,
+                &actor,
+                c.id,
+                "hire_agent",
+                actor.agent_id(),
+                &json!({"agentId": a.id, "name": a.name, "role": a.role}),
+                &[],
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"agent": a, "approval": approval})),
+    ))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+) -> Result<Json<Vec<Agent>>, ApiError> {
+    let mut conn = s.db.session().await?;
+    let c = super::company(&mut conn, &actor, &cid).await?;
+    let v = store::agents::list(&mut conn, c.id).await?;
+    conn.close().await?;
+    Ok(Json(v))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Agent>, ApiError> {
+    let mut conn = s.db.session().await?;
+    let a = super::agent(&mut conn, &actor, &id).await?;
+    conn.close().await?;
+    Ok(Json(a))
+}
+
+pub async fn me(State(s): State<AppState>, Auth(actor): Auth) -> Result<Json<Agent>, ApiError> {
+    let id = actor.agent_id().ok_or_else(|| {
+        ApiError::Forbidden(
+            "Only agents have /agents/me; authenticate with an agent API key".into(),
+        )
+    })?;
+    let mut conn = s.db.session().await?;
+    let a = store::agents::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Agent"))?;
+    conn.close().await?;
+    Ok(Json(a))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchAgent {
+    name: Option<String>,
+    role: Option<String>,
+    #[serde(default, deserialize_with = "double")]
+    title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double")]
+    icon: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double")]
+    reports_to: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "double")]
+    capabilities: Option<Option<String>>,
+    adapter_type: Option<String>,
+    adapter_config: Option<Value>,
+    runtime_config: Option<Value>,
+    budget_monthly_cents: Option<i64>,
+    permissions: Option<Value>,
+    #[serde(default, deserialize_with = "double")]
+    metadata: Option<Option<Value>>,
+}
+
+pub async fn patch(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<PatchAgent>,
+) -> Result<Json<Agent>, ApiError> {
+    require_board(&actor, "update agents")?;
+    let mut p = Problems::default();
+    if let Some(n) = &b.name {
+        p.text("name", n, 200);
+    }
+    if let Some(r) = &b.role {
+        p.one_of("role", r, ROLES);
+    }
+    if let Some(c) = b.budget_monthly_cents {
+        p.non_negative("budgetMonthlyCents", c);
+    }
+    if b.adapter_config.as_ref().is_some_and(|c| !c.is_object()) {
+        p.add(
+            "adapterConfig",
+            "invalid_type",
+            "adapterConfig must be an object",
+        );
+    }
+    p.finish()?;
+    let mut tx = s.db.begin().await?;
+    let a = super::agent(&mut tx, &actor, &id).await?;
+    let patch = AgentPatch {
+        name: b.name.map(|n| n.trim().to_string()),
+        role: b.role,
+        title: b.title,
+        icon: b.icon,
+        reports_to: b.reports_to,
+        capabilities: b.capabilities,
+        adapter_type: b.adapter_type,
+        adapter_config: b.adapter_config,
+        runtime_config: b.runtime_config,
+        budget_monthly_cents: b.budget_monthly_cents,
+        permissions: b.permissions,
+        metadata: b.metadata,
+    };
+    let a = store::agents::update(&mut tx, &actor, &a, &patch).await?;
+    tx.commit().await?;
+    Ok(Json(a))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Reason {
+    reason: Option<String>,
+}
+
+async fn lifecycle(
+    s: AppState,
+    actor: Actor,
+    id: String,
+    to: Lifecycle,
+    reason: Option<String>,
+) -> Result<Json<Agent>, ApiError> {
+    require_board(&actor, "pause, resume, approve or terminate agents")?;
+    let mut tx = s.db.begin().await?;
+    let a = super::agent(&mut tx, &actor, &id).await?;
+    let a = store::agents::transition(&mut tx, &actor, &a, to, reason.as_deref()).await?;
+    tx.commit().await?;
+    Ok(Json(a))
+}
+
+pub async fn pause(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<Reason>,
+) -> Result<Json<Agent>, ApiError> {
+    lifecycle(s, actor, id, Lifecycle::Pause, b.reason).await
+}
+
+pub async fn resume(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Agent>, ApiError> {
+    lifecycle(s, actor, id, Lifecycle::Resume, None).await
+}
+
+pub async fn terminate(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Agent>, ApiError> {
+    lifecycle(s, actor, id, Lifecycle::Terminate, None).await
+}
+
+pub async fn approve(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Agent>, ApiError> {
+    lifecycle(s, actor, id, Lifecycle::Approve, None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct CreateKey {
+    name: Option<String>,
+}
+
+pub async fn create_key(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<CreateKey>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_board(&actor, "manage agent API keys")?;
+    let name = b.name.unwrap_or_else(|| "default".into());
+    let mut p = Problems::default();
+    p.text("name", &name, 200);
+    p.finish()?;
+    let mut tx = s.db.begin().await?;
+    let a = super::agent(&mut tx, &actor, &id).await?;
+    if a.status == "terminated" {
+        return Err(ApiError::Conflict {
+            message: "Agent is terminated".into(),
+            details: json!({"agentId": a.id}),
+        });
+    }
+    let (key, token) = store::agents::create_key(&mut tx, &actor, &a, &name).await?;
+    tx.commit().await?;
+    let mut v = serde_json::to_value(key).expect("serializable");
+    // The plaintext is shown once, here, and never stored.
+    v["key"] = json!(token);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+pub async fn list_keys(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<store::agents::ApiKey>>, ApiError> {
+    require_board(&actor, "manage agent API keys")?;
+    let mut conn = s.db.session().await?;
+    let a = super::agent(&mut conn, &actor, &id).await?;
+    let keys = store::agents::list_keys(&mut conn, a.id).await?;
+    conn.close().await?;
+    Ok(Json(keys))
+}
+
+pub async fn revoke_key(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    require_board(&actor, "manage agent API keys")?;
+    let key_id = path_id(&key_id, "API key")?;
+    let mut tx = s.db.begin().await?;
+    let a = super::agent(&mut tx, &actor, &id).await?;
+    if !store::agents::revoke_key(&mut tx, &actor, &a, key_id).await? {
+        return Err(ApiError::not_found("API key"));
+    }
+    tx.commit().await?;
+    Ok(Json(json!({"ok": true})))
+}
+
+const SOURCES: &[&str] = &["timer", "assignment", "on_demand", "automation"];
+const TRIGGERS: &[&str] = &["manual", "ping", "callback", "system"];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wake {
+    source: Option<String>,
+    trigger_detail: Option<String>,
+    reason: Option<String>,
+    payload: Option<Value>,
+    idempotency_key: Option<String>,
+}
+
+pub async fn wakeup(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<Wake>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let source = b.source.unwrap_or_else(|| "on_demand".into());
+    let mut p = Problems::default();
+    p.one_of("source", &source, SOURCES);
+    if let Some(t) = &b.trigger_detail {
+        p.one_of("triggerDetail", t, TRIGGERS);
+    }
+    p.opt_text("reason", b.reason.as_deref(), 2000);
+    p.opt_text("idempotencyKey", b.idempotency_key.as_deref(), 200);
+    p.finish()?;
+    let mut tx = s.db.begin().await?;
+    let a = super::agent(&mut tx, &actor, &id).await?;
+    if a.status == "terminated" {
+        return Err(ApiError::Conflict {
+            message: "Agent is terminated".into(),
+            details: json!({"agentId": a.id}),
+        });
+    }
+    let (w, created) = store::agents::request_wakeup(
+        &mut tx,
+        &actor,
+        &a,
+        &NewWakeup {
+            source,
+            trigger_detail: b.trigger_detail,
+            reason: b.reason,
+            payload: b.payload,
+            idempotency_key: b.idempotency_key,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let mut v = serde_json::to_value(w).expect("serializable");
+    v["deduplicated"] = json!(!created);
+    Ok((
+        if created {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        },
+        Json(v),
+    ))
+}

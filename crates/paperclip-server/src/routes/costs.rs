@@ -1,0 +1,113 @@
+//! Cost events and month-to-date summaries.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use paperclip_db::store::{
+    self,
+    costs::{CostEvent, NewCost},
+};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::extract::{JsonBody, Problems};
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCost {
+    agent_id: Uuid,
+    issue_id: Option<Uuid>,
+    project_id: Option<Uuid>,
+    goal_id: Option<Uuid>,
+    billing_code: Option<String>,
+    provider: String,
+    model: String,
+    #[serde(default)]
+    input_tokens: i64,
+    #[serde(default)]
+    cached_input_tokens: i64,
+    #[serde(default)]
+    output_tokens: i64,
+    cost_cents: i64,
+    occurred_at: Option<DateTime<Utc>>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+    JsonBody(b): JsonBody<CreateCost>,
+) -> Result<(StatusCode, Json<CostEvent>), ApiError> {
+    let mut p = Problems::default();
+    p.text("provider", &b.provider, 200);
+    p.text("model", &b.model, 200);
+    p.non_negative("inputTokens", b.input_tokens);
+    p.non_negative("cachedInputTokens", b.cached_input_tokens);
+    p.non_negative("outputTokens", b.output_tokens);
+    p.non_negative("costCents", b.cost_cents);
+    p.finish()?;
+    let mut tx = s.db.begin().await?;
+    let c = super::company(&mut tx, &actor, &cid).await?;
+    let e = store::costs::record(
+        &mut tx,
+        &actor,
+        c.id,
+        &NewCost {
+            agent_id: b.agent_id,
+            issue_id: b.issue_id,
+            project_id: b.project_id,
+            goal_id: b.goal_id,
+            billing_code: b.billing_code,
+            provider: b.provider,
+            model: b.model,
+            input_tokens: b.input_tokens,
+            cached_input_tokens: b.cached_input_tokens,
+            output_tokens: b.output_tokens,
+            cost_cents: b.cost_cents,
+            occurred_at: b.occurred_at,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(e)))
+}
+
+pub async fn summary(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut conn = s.db.session().await?;
+    let c = super::company(&mut conn, &actor, &cid).await?;
+    let v = store::costs::summary(&mut conn, c.id, c.budget_monthly_cents).await?;
+    conn.close().await?;
+    Ok(Json(v))
+}
+
+pub async fn by_agent(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let mut conn = s.db.session().await?;
+    let c = super::company(&mut conn, &actor, &cid).await?;
+    let v = store::costs::by(&mut conn, c.id, false).await?;
+    conn.close().await?;
+    Ok(Json(v))
+}
+
+pub async fn by_project(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let mut conn = s.db.session().await?;
+    let c = super::company(&mut conn, &actor, &cid).await?;
+    let v = store::costs::by(&mut conn, c.id, true).await?;
+    conn.close().await?;
+    Ok(Json(v))
+}

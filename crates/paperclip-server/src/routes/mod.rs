@@ -1,0 +1,54 @@
+//! Handlers, one module per resource. Handlers extract, validate, call the store, and shape the
+//! response; SQL lives in `paperclip_db::store`.
+
+pub mod agents;
+pub mod approvals;
+pub mod companies;
+pub mod costs;
+pub mod goals;
+pub mod issues;
+pub mod projects;
+
+use paperclip_db::store::{self, companies::Company, issues::Issue, Actor};
+use sqlx::PgConnection;
+
+use crate::auth::check_company;
+use crate::extract::path_id;
+use crate::ApiError;
+
+/// Loads a company the actor may see.
+pub async fn company(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    raw_id: &str,
+) -> Result<Company, ApiError> {
+    let id = path_id(raw_id, "Company")?;
+    let c = store::companies::get(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Company"))?;
+    check_company(actor, c.id, "Company")?;
+    Ok(c)
+}
+
+/// Loads an issue (UUID or identifier) the actor may see.
+pub async fn issue(conn: &mut PgConnection, actor: &Actor, raw: &str) -> Result<Issue, ApiError> {
+    let i = store::issues::find(conn, raw)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Issue"))?;
+    check_company(actor, i.company_id, "Issue")?;
+    Ok(i)
+}
+
+/// Loads an agent the actor may see.
+pub async fn agent(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    raw_id: &str,
+) -> Result<store::agents::Agent, ApiError> {
+    let id = path_id(raw_id, "Agent")?;
+    let a = store::agents::get(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Agent"))?;
+    check_company(actor, a.company_id, "Agent")?;
+    Ok(a)
+}

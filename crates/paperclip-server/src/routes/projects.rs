@@ -1,0 +1,117 @@
+//! Projects.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::NaiveDate;
+use paperclip_db::store::{
+    self,
+    projects::{Project, ProjectFields, STATUSES},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::{check_company, Auth};
+use crate::extract::{double, path_id, JsonBody, Problems};
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectBody {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double")]
+    goal_id: Option<Option<Uuid>>,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "double")]
+    lead_agent_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "double")]
+    target_date: Option<Option<NaiveDate>>,
+}
+
+impl ProjectBody {
+    fn validate(self, creating: bool) -> Result<ProjectFields, ApiError> {
+        let mut p = Problems::default();
+        match &self.name {
+            Some(n) => p.text("name", n, 200),
+            None if creating => p.add("name", "invalid_type", "name is required"),
+            None => {}
+        }
+        if let Some(s) = &self.status {
+            p.one_of("status", s, STATUSES);
+        }
+        p.finish()?;
+        Ok(ProjectFields {
+            name: self.name.map(|n| n.trim().to_string()),
+            description: self.description,
+            goal_id: self.goal_id,
+            status: self.status,
+            lead_agent_id: self.lead_agent_id,
+            target_date: self.target_date,
+        })
+    }
+}
+
+async fn load(
+    conn: &mut sqlx::PgConnection,
+    actor: &store::Actor,
+    raw: &str,
+) -> Result<Project, ApiError> {
+    let p = store::projects::get(conn, path_id(raw, "Project")?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Project"))?;
+    check_company(actor, p.company_id, "Project")?;
+    Ok(p)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+) -> Result<Json<Vec<Project>>, ApiError> {
+    let mut conn = s.db.session().await?;
+    let c = super::company(&mut conn, &actor, &cid).await?;
+    let v = store::projects::list(&mut conn, c.id).await?;
+    conn.close().await?;
+    Ok(Json(v))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+    JsonBody(b): JsonBody<ProjectBody>,
+) -> Result<(StatusCode, Json<Project>), ApiError> {
+    let f = b.validate(true)?;
+    let mut tx = s.db.begin().await?;
+    let c = super::company(&mut tx, &actor, &cid).await?;
+    let p = store::projects::create(&mut tx, &actor, c.id, &f).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Project>, ApiError> {
+    let mut conn = s.db.session().await?;
+    let p = load(&mut conn, &actor, &id).await?;
+    conn.close().await?;
+    Ok(Json(p))
+}
+
+pub async fn patch(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<ProjectBody>,
+) -> Result<Json<Project>, ApiError> {
+    let f = b.validate(false)?;
+    let mut tx = s.db.begin().await?;
+    let p = load(&mut tx, &actor, &id).await?;
+    let p = store::projects::update(&mut tx, &actor, &p, &f).await?;
+    tx.commit().await?;
+    Ok(Json(p))
+}
