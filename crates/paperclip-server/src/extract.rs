@@ -56,6 +56,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     })
                     .collect();
                 let inner = e.into_inner().to_string();
+                let expected = expected_type(&inner);
                 // "missing field `name`" has no path segment yet: lift the name into the path.
                 let path = if path.is_empty() {
                     inner
@@ -67,9 +68,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     path
                 };
                 ApiError::validation(vec![
-                    json!({ "code": "invalid_type", "path": path, "message": inner }),
+                    json!({ "expected": expected, "code": "invalid_type", "path": path, "message": inner }),
                 ])
             })
+    }
+}
+
+/// The JSON type serde expected, in zod's words (`string`, `number`, …).
+fn expected_type(message: &str) -> &'static str {
+    let Some((_, expected)) = message.rsplit_once("expected ") else {
+        return "defined";
+    };
+    if expected.contains("string") || expected.contains("UUID") || expected.contains("date") {
+        "string"
+    } else if expected.contains("bool") {
+        "boolean"
+    } else if expected.contains("int")
+        || expected.contains("i64")
+        || expected.contains("i32")
+        || expected.contains("u32")
+        || expected.contains("float")
+    {
+        "number"
+    } else if expected.contains("sequence") {
+        "array"
+    } else if expected.contains("map") || expected.contains("struct") {
+        "object"
+    } else {
+        "defined"
     }
 }
 
@@ -138,6 +164,23 @@ impl Problems {
     pub fn add(&mut self, field: &str, code: &str, message: impl Into<String>) {
         self.0
             .push(json!({"code": code, "path": [field], "message": message.into()}));
+    }
+
+    /// A required text field: records zod's "received undefined" problem when absent.
+    pub fn required(&mut self, field: &str, value: Option<&str>, max: usize) -> String {
+        match value {
+            Some(v) => {
+                self.text(field, v, max);
+                v.trim().to_string()
+            }
+            None => {
+                self.0.push(
+                    json!({"expected": "string", "code": "invalid_type", "path": [field],
+                    "message": "Invalid input: expected string, received undefined"}),
+                );
+                String::new()
+            }
+        }
     }
 
     /// Required, non-blank text of at most `max` characters.

@@ -19,7 +19,7 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAgent {
-    name: String,
+    name: Option<String>,
     role: Option<String>,
     title: Option<String>,
     icon: Option<String>,
@@ -37,7 +37,7 @@ pub struct CreateAgent {
 impl CreateAgent {
     fn validate(self, status: &str) -> Result<NewAgent, ApiError> {
         let mut p = Problems::default();
-        p.text("name", &self.name, 200);
+        let name = p.required("name", self.name.as_deref(), 200);
         let role = self.role.unwrap_or_else(|| "general".into());
         p.one_of("role", &role, ROLES);
         p.non_negative("budgetMonthlyCents", self.budget_monthly_cents);
@@ -58,7 +58,7 @@ impl CreateAgent {
         }
         p.finish()?;
         Ok(NewAgent {
-            name: self.name.trim().to_string(),
+            name,
             role,
             title: self.title,
             icon: self.icon,

@@ -19,7 +19,7 @@ const STATUSES: &[&str] = &["active", "paused", "archived"];
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCompany {
-    name: String,
+    name: Option<String>,
     description: Option<String>,
     #[serde(default)]
     budget_monthly_cents: i64,
@@ -34,7 +34,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Company>), ApiError> {
     require_board(&actor, "create companies")?;
     let mut p = Problems::default();
-    p.text("name", &b.name, 200);
+    let name = p.required("name", b.name.as_deref(), 200);
     p.opt_text("description", b.description.as_deref(), 10_000);
     p.non_negative("budgetMonthlyCents", b.budget_monthly_cents);
     p.finish()?;
@@ -43,7 +43,7 @@ pub async fn create(
         &mut tx,
         &actor,
         &NewCompany {
-            name: b.name.trim().to_string(),
+            name,
             description: b.description,
             budget_monthly_cents: b.budget_monthly_cents,
             require_board_approval_for_new_agents: b.require_board_approval_for_new_agents,

@@ -66,7 +66,7 @@ pub async fn list(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateIssue {
-    title: String,
+    title: Option<String>,
     description: Option<String>,
     status: Option<String>,
     priority: Option<String>,
@@ -93,7 +93,7 @@ pub async fn create(
     });
     let priority = b.priority.unwrap_or_else(|| "medium".into());
     let mut p = Problems::default();
-    p.text("title", &b.title, 500);
+    let title = p.required("title", b.title.as_deref(), 500);
     p.opt_text("description", b.description.as_deref(), 200_000);
     p.one_of("status", &status, STATUSES);
     p.one_of("priority", &priority, PRIORITIES);
@@ -106,7 +106,7 @@ pub async fn create(
         &actor,
         c.id,
         &NewIssue {
-            title: b.title.trim().to_string(),
+            title,
             description: b.description,
             status,
             priority,
@@ -247,7 +247,22 @@ pub async fn patch(
         None => None,
     };
     tx.commit().await?;
+    let before = store::issues::single_json(&issue);
     let mut v = store::issues::single_json(&updated);
+    // Upstream reports what changed as {field: {from, to}}.
+    let changes: serde_json::Map<String, Value> = v
+        .as_object()
+        .expect("object")
+        .iter()
+        .filter(|(k, after)| k.as_str() != "updatedAt" && before.get(k.as_str()) != Some(after))
+        .map(|(k, after)| {
+            (
+                k.clone(),
+                json!({"from": before.get(k.as_str()), "to": after}),
+            )
+        })
+        .collect();
+    v["changes"] = Value::Object(changes);
     v["comment"] = json!(comment);
     Ok(Json(v))
 }
@@ -353,7 +368,7 @@ pub async fn list_comments(
 
 #[derive(Deserialize)]
 pub struct CreateComment {
-    body: String,
+    body: Option<String>,
 }
 
 pub async fn create_comment(
@@ -363,11 +378,11 @@ pub async fn create_comment(
     JsonBody(b): JsonBody<CreateComment>,
 ) -> Result<(StatusCode, Json<store::comments::Comment>), ApiError> {
     let mut p = Problems::default();
-    p.text("body", &b.body, 100_000);
+    let body = p.required("body", b.body.as_deref(), 100_000);
     p.finish()?;
     let mut tx = s.db.begin().await?;
     let issue = super::issue(&mut tx, &actor, &id).await?;
-    let c = store::comments::create(&mut tx, &actor, &issue, &b.body).await?;
+    let c = store::comments::create(&mut tx, &actor, &issue, &body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(c)))
 }

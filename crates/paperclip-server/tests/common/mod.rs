@@ -1,0 +1,140 @@
+//! An in-process server on a real socket over a fresh, migrated database.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use paperclip_config::PoolSettings;
+use paperclip_db::migrate::{self, Approval};
+use paperclip_db::Db;
+use paperclip_server::{AppState, ServerInfo};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: paperclip_testkit::TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let db = paperclip_testkit::cluster().create_database().await;
+        migrate::run(&db.url, "test", Approval::Apply)
+            .await
+            .unwrap();
+        let pool = Db::connect(
+            &db.url,
+            &PoolSettings {
+                max_connections: 20,
+                connect_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                prepared_statements: None,
+            },
+        )
+        .await
+        .unwrap();
+        let state = AppState {
+            db: pool,
+            info: Arc::new(ServerInfo {
+                deployment_mode: "local_trusted".into(),
+                database_mode: "postgres",
+                started_at: chrono::Utc::now(),
+            }),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(paperclip_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        Self {
+            base,
+            client: Client::new(),
+            db,
+        }
+    }
+
+    /// A request as the board (or as an agent with `token`).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{status} non-JSON body: {text}"));
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body), None).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(body), None).await
+    }
+
+    /// Creates a company and returns it.
+    pub async fn company(&self, name: &str) -> Value {
+        let (s, c) = self.post("/companies", json!({"name": name})).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        c
+    }
+
+    /// Creates an agent and returns it.
+    pub async fn agent(&self, company: &Value, name: &str) -> Value {
+        let (s, a) = self
+            .post(&format!("/companies/{}/agents", company["id"].as_str().unwrap()),
+                  json!({"name": name, "role": "engineer", "adapterType": "process", "adapterConfig": {"command": "true"}}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        a
+    }
+
+    /// Creates an API key for an agent and returns the plaintext token.
+    pub async fn key(&self, agent: &Value) -> String {
+        let (s, k) = self
+            .post(
+                &format!("/agents/{}/keys", agent["id"].as_str().unwrap()),
+                json!({"name": "test"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{k}");
+        k["key"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an issue and returns it.
+    pub async fn issue(&self, company: &Value, body: Value) -> Value {
+        let (s, i) = self
+            .post(
+                &format!("/companies/{}/issues", company["id"].as_str().unwrap()),
+                body,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{i}");
+        i
+    }
+}
+
+pub fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap()
+}
