@@ -163,36 +163,66 @@ pub fn single_json(issue: &Issue) -> Value {
 /// Longest description a list returns; the full text is one `GET /issues/:id` away.
 pub const LIST_DESCRIPTION_CHARS: usize = 500;
 
-/// Upstream's JSON for a list item: descriptions are truncated to keep lists small.
-pub fn list_json(issue: &Issue) -> Value {
-    let mut v = serde_json::to_value(issue).expect("serializable");
-    let m = v.as_object_mut().expect("object");
-    let mut truncated = false;
-    if let Some(Value::String(d)) = m.get_mut("description") {
-        if let Some((cut, _)) = d.char_indices().nth(LIST_DESCRIPTION_CHARS) {
-            d.truncate(cut);
-            truncated = true;
-        }
-    }
-    m.insert("descriptionTruncated".into(), json!(truncated));
-    m.insert("activeRun".into(), Value::Null);
-    m.insert("lastActivityAt".into(), json!(issue.updated_at));
-    m.insert(
-        "reviewAttention".into(),
-        json!({"state": "none", "paths": [], "reason": null}),
-    );
-    m.insert("blockerAttention".into(), blocker_attention());
-    m.insert("successfulRunHandoff".into(), Value::Null);
-    m.insert("activeRecoveryAction".into(), Value::Null);
-    v
+/// Pre-rendered JSON for the constant parts of a list item (rendered once, copied verbatim).
+fn raw(json: &'static str) -> &'static serde_json::value::RawValue {
+    serde_json::from_str(json).expect("valid constant JSON")
+}
+
+static REVIEW_ATTENTION: std::sync::OnceLock<&'static serde_json::value::RawValue> =
+    std::sync::OnceLock::new();
+static BLOCKER_ATTENTION: std::sync::OnceLock<&'static serde_json::value::RawValue> =
+    std::sync::OnceLock::new();
+
+const REVIEW_ATTENTION_JSON: &str = r#"{"state":"none","paths":[],"reason":null}"#;
+const BLOCKER_ATTENTION_JSON: &str = r#"{"state":"none","reason":null,"unresolvedBlockerCount":0,"coveredBlockerCount":0,"stalledBlockerCount":0,"attentionBlockerCount":0,"pendingFinalizeBlockerIssueIds":[],"sampleBlockerIdentifier":null,"sampleStalledBlockerIdentifier":null,"blockingTreeLive":false,"directBlockerIssueId":null,"terminalBlockerIssueId":null,"terminalBlocker":null}"#;
+
+/// A list item: the issue plus upstream's list-only fields, serialized straight to the
+/// response (no intermediate JSON tree).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListItem<'a> {
+    #[serde(flatten)]
+    issue: &'a Issue,
+    description_truncated: bool,
+    active_run: Option<()>,
+    last_activity_at: DateTime<Utc>,
+    review_attention: &'static serde_json::value::RawValue,
+    blocker_attention: &'static serde_json::value::RawValue,
+    successful_run_handoff: Option<()>,
+    active_recovery_action: Option<()>,
+}
+
+/// Turns rows into list items, truncating long descriptions in place to keep lists small.
+pub fn list_items(rows: &mut [Issue]) -> Vec<ListItem<'_>> {
+    let review = *REVIEW_ATTENTION.get_or_init(|| raw(REVIEW_ATTENTION_JSON));
+    let blocker = *BLOCKER_ATTENTION.get_or_init(|| raw(BLOCKER_ATTENTION_JSON));
+    rows.iter_mut()
+        .map(|issue| {
+            let mut truncated = false;
+            if let Some(d) = issue.description.as_mut() {
+                if let Some((cut, _)) = d.char_indices().nth(LIST_DESCRIPTION_CHARS) {
+                    d.truncate(cut);
+                    truncated = true;
+                }
+            }
+            (issue, truncated)
+        })
+        .map(|(issue, truncated)| ListItem {
+            last_activity_at: issue.updated_at,
+            issue,
+            description_truncated: truncated,
+            active_run: None,
+            review_attention: review,
+            blocker_attention: blocker,
+            successful_run_handoff: None,
+            active_recovery_action: None,
+        })
+        .collect()
 }
 
 /// The neutral "no blockers" attention object.
 pub fn blocker_attention() -> Value {
-    json!({"state": "none", "reason": null, "unresolvedBlockerCount": 0, "coveredBlockerCount": 0,
-           "stalledBlockerCount": 0, "attentionBlockerCount": 0, "pendingFinalizeBlockerIssueIds": [],
-           "sampleBlockerIdentifier": null, "sampleStalledBlockerIdentifier": null, "blockingTreeLive": false,
-           "directBlockerIssueId": null, "terminalBlockerIssueId": null, "terminalBlocker": null})
+    serde_json::from_str(BLOCKER_ATTENTION_JSON).expect("valid constant JSON")
 }
 
 /// One issue by id.

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paperclip_db::store::{
     self,
@@ -116,13 +117,13 @@ pub async fn issues(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut conn = s.db.session().await?;
     let a = load(&mut conn, &actor, &id).await?;
     let ids = store::approvals::issue_ids(&mut conn, a.id).await?;
-    let issues = store::issues::get_many(&mut conn, &ids).await?;
+    let mut issues = store::issues::get_many(&mut conn, &ids).await?;
     conn.close().await?;
-    Ok(Json(issues.iter().map(store::issues::list_json).collect()))
+    Ok(Json(store::issues::list_items(&mut issues)).into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paperclip_db::store::{
     self,
@@ -20,7 +21,7 @@ pub async fn list(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     q: QueryMap,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let statuses: Vec<String> = q
         .text("status")
         .map(|v| {
@@ -53,14 +54,14 @@ pub async fn list(
     let mut conn = s.db.session().await?;
     let Ok(company_id) = Uuid::parse_str(&cid) else {
         // Upstream answers an unknown company's issue list with an empty list.
-        return Ok(Json(Vec::new()));
+        return Ok(Json(json!([])).into_response());
     };
     if !crate::auth::can_see(&actor, company_id) {
-        return Ok(Json(Vec::new()));
+        return Ok(Json(json!([])).into_response());
     }
-    let rows = store::issues::list(&mut conn, company_id, &filter).await?;
+    let mut rows = store::issues::list(&mut conn, company_id, &filter).await?;
     conn.close().await?;
-    Ok(Json(rows.iter().map(store::issues::list_json).collect()))
+    Ok(Json(store::issues::list_items(&mut rows)).into_response())
 }
 
 #[derive(Deserialize)]
