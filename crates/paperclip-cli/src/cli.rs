@@ -39,6 +39,51 @@ pub enum Command {
     },
     /// Check this machine and instance, printing one fix per problem.
     Doctor,
+    /// Change configuration sections (`--section secrets`); interactive on a terminal, or by flags.
+    Configure {
+        /// The section to configure (only `secrets` so far).
+        #[arg(long)]
+        section: String,
+        /// Secrets provider.
+        #[arg(long, value_parser = ["local_encrypted", "aws_secrets_manager", "gcp_secret_manager", "vault"])]
+        provider: Option<String>,
+        /// Require secret references for sensitive env keys.
+        #[arg(long, conflicts_with = "no_strict")]
+        strict: bool,
+        /// Allow inline values for sensitive env keys.
+        #[arg(long)]
+        no_strict: bool,
+        /// Master key file of the local_encrypted provider.
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
+    },
+    /// Company secrets maintenance.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Move inline sensitive env values into secrets (alias of `secrets migrate-inline-env`).
+    #[command(name = "secrets:migrate-inline-env", hide = true)]
+    SecretsMigrateAlias {
+        #[arg(long)]
+        company_id: Option<String>,
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every secret under a new master key (keeps the old key file as a dated backup;
+    /// safe to re-run after an interruption).
+    RotateMasterKey,
+    /// Move sensitive inline env values of agents into secrets (dry run unless --apply).
+    MigrateInlineEnv {
+        /// Only this company.
+        #[arg(long)]
+        company_id: Option<String>,
+        /// Write the changes (one transaction per agent).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +112,27 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             crate::db::status(json).await
         }
         Command::Doctor => crate::doctor::run().await,
+        Command::Configure {
+            section,
+            provider,
+            strict,
+            no_strict,
+            key_file,
+        } => {
+            let strict = match (strict, no_strict) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            crate::secrets::configure(&section, provider, strict, key_file)
+        }
+        Command::Secrets(SecretsCommand::RotateMasterKey) => {
+            crate::secrets::rotate_master_key().await
+        }
+        Command::Secrets(SecretsCommand::MigrateInlineEnv { company_id, apply })
+        | Command::SecretsMigrateAlias { company_id, apply } => {
+            crate::secrets::migrate_inline_env(company_id, apply).await
+        }
     }
 }
 

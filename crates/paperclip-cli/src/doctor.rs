@@ -168,6 +168,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             );
         }
     }
+    secrets_file_checks(&mut r, &settings);
     // The real startup path, read-only: start (or attach to) the database and inspect migrations.
     match Target::acquire(&mut settings, Ownership::OwnOrAttach).await {
         Ok(mut target) => {
@@ -182,6 +183,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                     "check DATABASE_URL, credentials, sslmode and pg_hba.conf",
                 ),
             }
+            secrets_key_check(&mut r, &settings, &target).await;
             match migrate::status(&target.migration_url).await {
                 Ok(s) if s.pending.is_empty() => r.ok("migrations", format!("{} applied, none pending", s.applied.len())),
                 Ok(s) => r.note("migrations", format!("{} pending ({}); they are applied at the next start or by `paperclipai db migrate`", s.pending.len(), s.pending_names().join(", "))),
@@ -204,5 +206,92 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     } else {
         println!("{} check(s) failed.", r.failed);
         Ok(ExitCode::FAILURE)
+    }
+}
+
+fn secrets_file_checks(r: &mut Report, settings: &Settings) {
+    let s = &settings.secrets;
+    if s.provider != "local_encrypted" {
+        r.fail(
+            "secrets provider",
+            format!("{} is not available in this build", s.provider),
+            "paperclipai configure --section secrets --provider local_encrypted",
+        );
+    }
+    if s.env_key.is_some() {
+        r.ok("secrets key", "from PAPERCLIP_SECRETS_MASTER_KEY");
+    } else if !s.key_file.exists() {
+        r.note(
+            "secrets key",
+            format!(
+                "{} does not exist yet; the first start creates it (0600)",
+                s.key_file.display()
+            ),
+        );
+    } else {
+        let mode = std::fs::metadata(&s.key_file)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        if mode & 0o077 != 0 {
+            r.fail(
+                "secrets key",
+                format!(
+                    "{} has mode {mode:o}; it must be readable by its owner only",
+                    s.key_file.display()
+                ),
+                format!("chmod 600 {}", s.key_file.display()),
+            );
+        } else {
+            r.ok(
+                "secrets key",
+                format!("{} (mode 600)", s.key_file.display()),
+            );
+        }
+    }
+    let next = paperclip_db::keyring::next_key_path(&s.key_file);
+    if next.exists() {
+        r.fail(
+            "secrets key rotation",
+            format!("an interrupted master-key rotation left {}", next.display()),
+            "paperclipai secrets rotate-master-key",
+        );
+    }
+    if !s.strict_mode {
+        r.note("secrets strict mode", "off: agents may store credentials inline; turn it on with `paperclipai configure --section secrets --strict` (and move existing ones with `paperclipai secrets migrate-inline-env --apply`)");
+    }
+}
+
+async fn secrets_key_check(r: &mut Report, settings: &Settings, target: &Target) {
+    let s = &settings.secrets;
+    let key = match paperclip_secrets::MasterKey::load(
+        s.env_key.as_ref().map(|k| k.0.as_str()),
+        &s.key_file,
+        false,
+    ) {
+        Ok(Some(k)) => k,
+        Ok(None) => return,
+        Err(e) => {
+            r.fail(
+                "secrets key",
+                e.to_string(),
+                "restore the original key file or PAPERCLIP_SECRETS_MASTER_KEY",
+            );
+            return;
+        }
+    };
+    match paperclip_db::keyring::check_only(&target.app_url, &key).await {
+        Ok(true) => r.ok(
+            "secrets key check",
+            format!("key {} matches the database", key.fingerprint()),
+        ),
+        Ok(false) => r.note(
+            "secrets key check",
+            "no check value yet (written at the next start)",
+        ),
+        Err(e) => r.fail(
+            "secrets key check",
+            e.to_string().lines().next().unwrap_or_default(),
+            "restore the original key file (see docs/SECRETS.md)",
+        ),
     }
 }

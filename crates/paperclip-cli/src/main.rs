@@ -5,6 +5,7 @@ mod cli;
 mod db;
 mod doctor;
 mod run;
+mod secrets;
 mod ui;
 
 use clap::Parser;

@@ -56,6 +56,13 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         );
     }
     let db = Db::connect(&target.app_url, &settings.pool).await?;
+    // A wrong master key fails here, with both fingerprints, not at the first decrypt.
+    let key = {
+        let mut conn = db.session().await?;
+        let key = paperclip_db::keyring::load_and_verify(&settings.secrets, &mut conn).await?;
+        conn.close().await?;
+        key
+    };
 
     let state = AppState {
         db: db.clone(),
@@ -67,6 +74,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 "postgres"
             },
             started_at,
+        }),
+        secrets: Arc::new(paperclip_server::SecretsState {
+            key,
+            strict: settings.secrets.strict_mode,
         }),
     };
     let addr = listener.local_addr()?;

@@ -47,3 +47,13 @@ pub fn confirm(question: &str) -> bool {
     }
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
+
+/// Asks for a line of text (empty when nothing was typed).
+pub fn ask(question: &str) -> String {
+    use std::io::Write;
+    eprint!("{question}: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    answer.trim().to_string()
+}

@@ -22,15 +22,16 @@ async fn database_url_selects_external_mode_and_no_cluster_is_created() {
     assert!(status.pending.is_empty());
 }
 
-/// An application role that may use the schema but not change it (PostgreSQL 15 no longer lets
-/// every role create in `public`).
+/// An application role that may read and write rows but not change the schema (PostgreSQL 15 no
+/// longer lets every role create in `public`), as a least-privilege deployment would set it up.
 async fn app_role(db: &paperclip_testkit::TestDb) -> String {
     let role = format!("app_{}", &db.name[5..17]);
     db.execute(&format!(
         "CREATE ROLE {role} LOGIN PASSWORD 'app-pass';
          GRANT CONNECT ON DATABASE {} TO {role};
          REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-         GRANT USAGE ON SCHEMA public TO {role};",
+         GRANT USAGE ON SCHEMA public TO {role};
+         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role};",
         db.name
     ))
     .await;

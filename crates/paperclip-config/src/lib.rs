@@ -23,7 +23,8 @@ pub use error::ConfigError;
 pub use file::ConfigFile;
 pub use paths::InstancePaths;
 pub use settings::{
-    DatabaseTarget, EmbeddedSettings, MigrationPolicy, PoolSettings, ServerSettings, Settings,
+    DatabaseTarget, EmbeddedSettings, EnvKey, MigrationPolicy, PoolSettings, SecretsSettings,
+    ServerSettings, Settings, SECRET_PROVIDERS,
 };
 
 /// `Result` with this crate's error.

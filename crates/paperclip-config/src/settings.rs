@@ -27,6 +27,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// What to do with pending migrations.
     pub migration: MigrationPolicy,
+    /// Company secrets.
+    pub secrets: SecretsSettings,
     /// Non-fatal remarks about the configuration, shown once at startup.
     pub warnings: Vec<String>,
 }
@@ -83,6 +85,37 @@ pub struct ServerSettings {
     /// `local_trusted` (the only mode so far) or `authenticated`.
     pub deployment_mode: String,
 }
+
+/// Secrets settings (`PAPERCLIP_SECRETS_*`, `secrets.*`).
+#[derive(Debug, Clone)]
+pub struct SecretsSettings {
+    /// `local_encrypted` (the only provider this build runs), or an external one (not configured).
+    pub provider: String,
+    /// Refuse new inline values for sensitive env keys.
+    pub strict_mode: bool,
+    /// The local master key file.
+    pub key_file: PathBuf,
+    /// `PAPERCLIP_SECRETS_MASTER_KEY`, when set (takes precedence over the file).
+    pub env_key: Option<EnvKey>,
+}
+
+/// The value of `PAPERCLIP_SECRETS_MASTER_KEY`; never printed.
+#[derive(Clone)]
+pub struct EnvKey(pub String);
+
+impl std::fmt::Debug for EnvKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvKey(***)")
+    }
+}
+
+/// Secret providers upstream knows.
+pub const SECRET_PROVIDERS: &[&str] = &[
+    "local_encrypted",
+    "aws_secrets_manager",
+    "gcp_secret_manager",
+    "vault",
+];
 
 /// Upstream's rules for pending migrations on a non-empty database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +175,7 @@ impl Settings {
                 }
             },
         };
+        let secrets = secrets_settings(&env, &config, &paths, &server)?;
         Ok(Self {
             paths,
             config,
@@ -149,6 +183,7 @@ impl Settings {
             pool,
             server,
             migration,
+            secrets,
             warnings,
         })
     }
@@ -190,6 +225,15 @@ impl Settings {
         // Defaults, not this run's HOST/PORT overrides: the environment keeps overriding later.
         cfg.set("server.host", Value::from("127.0.0.1"));
         cfg.set("server.port", Value::from(DEFAULT_HTTP_PORT));
+        cfg.set(
+            "secrets.provider",
+            Value::from(self.secrets.provider.clone()),
+        );
+        cfg.set("secrets.strictMode", Value::from(self.secrets.strict_mode));
+        cfg.set(
+            "secrets.localEncrypted.keyFilePath",
+            Value::from(self.secrets.key_file.display().to_string()),
+        );
         cfg.save("onboard")?;
         Ok(true)
     }
@@ -208,6 +252,56 @@ impl Settings {
         );
         self.config.save("run")
     }
+}
+
+fn secrets_settings(
+    env: &Env,
+    config: &ConfigFile,
+    paths: &InstancePaths,
+    server: &ServerSettings,
+) -> Result<SecretsSettings> {
+    let provider = match env.get("PAPERCLIP_SECRETS_PROVIDER") {
+        Some(p) if SECRET_PROVIDERS.contains(&p) => p.to_string(),
+        Some(p) => {
+            return Err(ConfigError::InvalidEnv {
+                var: "PAPERCLIP_SECRETS_PROVIDER",
+                expected:
+                    "must be local_encrypted, aws_secrets_manager, gcp_secret_manager or vault",
+                value: p.to_string(),
+            })
+        }
+        None => match config.string("secrets.provider")? {
+            Some(p) if SECRET_PROVIDERS.contains(&p.as_str()) => p,
+            Some(_) => {
+                return Err(config.invalid(
+                    "secrets.provider",
+                    "must be local_encrypted, aws_secrets_manager, gcp_secret_manager or vault",
+                ))
+            }
+            None => "local_encrypted".into(),
+        },
+    };
+    let strict_mode = match env.bool("PAPERCLIP_SECRETS_STRICT_MODE")? {
+        Some(b) => b,
+        None => config
+            .boolean("secrets.strictMode")?
+            .unwrap_or(server.deployment_mode == "authenticated"),
+    };
+    let key_file = match env.get("PAPERCLIP_SECRETS_MASTER_KEY_FILE") {
+        Some(f) => absolute(&expand_tilde(f, env)?),
+        None => match config.string("secrets.localEncrypted.keyFilePath")? {
+            Some(f) => absolute(&expand_tilde(&f, env)?),
+            None => paths.secrets_dir().join("master.key"),
+        },
+    };
+    Ok(SecretsSettings {
+        provider,
+        strict_mode,
+        key_file,
+        env_key: env
+            .get("PAPERCLIP_SECRETS_MASTER_KEY")
+            .map(|k| EnvKey(k.to_string())),
+    })
 }
 
 fn config_path(env: &Env, paths: &InstancePaths) -> Result<PathBuf> {
@@ -448,6 +542,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("PAPERCLIP_MIGRATION_PROMPT", "sometimes"),
             ("HOST", "0.0.0.0"),
+            ("PAPERCLIP_SECRETS_PROVIDER", "keychain"),
+            ("PAPERCLIP_SECRETS_STRICT_MODE", "strict"),
         ] {
             let err = Settings::resolve(env_with_home(dir.path(), &[(var, value)]))
                 .unwrap_err()

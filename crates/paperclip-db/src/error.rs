@@ -111,6 +111,21 @@ pub enum DbError {
     #[error("{0}")]
     NotFound(String),
 
+    /// A secrets failure (bad material, wrong key).
+    #[error(transparent)]
+    Secrets(#[from] paperclip_secrets::SecretsError),
+
+    /// The master key is not the one the stored secrets were encrypted with.
+    #[error(
+        "the secrets master key (fingerprint {current}) is not the key this database's secrets were encrypted with (fingerprint {stored}).\n\
+         Restore the original key file or PAPERCLIP_SECRETS_MASTER_KEY{hint}"
+    )]
+    KeyMismatch {
+        stored: String,
+        current: String,
+        hint: String,
+    },
+
     /// The actor may not do this (HTTP 403).
     #[error("{0}")]
     Forbidden(String),

@@ -20,6 +20,7 @@ pub mod binaries;
 pub mod embedded;
 mod error;
 mod instance_lock;
+pub mod keyring;
 pub mod migrate;
 pub mod pool;
 pub mod store;

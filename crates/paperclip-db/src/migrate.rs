@@ -59,6 +59,7 @@ macro_rules! migration {
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_instance_settings"),
     migration!(2, "0002_control_plane"),
+    migration!(3, "0003_secrets"),
 ];
 
 /// Advisory lock key held while migrating ("paperclip" in ASCII, truncated).

@@ -236,6 +236,18 @@ impl DerefMut for Session {
     }
 }
 
+/// A single direct connection (no pool, unnamed statements): CLI tools and maintenance.
+pub async fn connect_direct(url: &str) -> Result<sqlx::PgConnection> {
+    use sqlx::Connection;
+    let opts = connect_options(url)?.statement_cache_capacity(0);
+    sqlx::PgConnection::connect_with(&opts)
+        .await
+        .map_err(DbError::sql(format!(
+            "cannot connect to {}",
+            crate::url::redact(url)
+        )))
+}
+
 /// `SHOW server_version` over a one-off connection (status and diagnostics).
 pub async fn server_version(url: &str) -> Result<String, String> {
     use sqlx::Connection;

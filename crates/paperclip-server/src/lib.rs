@@ -33,6 +33,15 @@ pub struct ServerInfo {
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Secrets configuration of this server.
+#[derive(Debug)]
+pub struct SecretsState {
+    /// The `local_encrypted` master key, verified against the database at startup.
+    pub key: paperclip_secrets::MasterKey,
+    /// Strict mode: no new inline values for sensitive env keys.
+    pub strict: bool,
+}
+
 /// Shared state of every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -40,6 +49,8 @@ pub struct AppState {
     pub db: Db,
     /// Static facts about this server.
     pub info: Arc<ServerInfo>,
+    /// Secrets key and policy.
+    pub secrets: Arc<SecretsState>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -113,6 +124,13 @@ fn api() -> api::Api {
         .post("/approvals/{approvalId}/reject", "Reject (board)", approvals::reject)
         .post("/approvals/{approvalId}/request-revision", "Ask for a revision (board)", approvals::request_revision)
         .post("/approvals/{approvalId}/resubmit", "Resubmit after a revision request", approvals::resubmit)
+        .tag("secrets")
+        .get("/companies/{companyId}/secret-providers", "Secret providers and whether they are configured", secrets::providers)
+        .get("/companies/{companyId}/secrets", "List secrets (metadata only)", secrets::list)
+        .post("/companies/{companyId}/secrets", "Create a secret (board); the value is never returned", secrets::create)
+        .patch("/secrets/{secretId}", "Rename, re-describe, or set a new value (new version) (board)", secrets::patch)
+        .post("/secrets/{secretId}/rotate", "Store a new version of the value (board)", secrets::rotate)
+        .delete("/secrets/{secretId}", "Delete a secret and destroy its versions (board)", secrets::delete)
         .tag("costs")
         .post("/companies/{companyId}/cost-events", "Report a cost event", costs::create)
         .get("/companies/{companyId}/costs/summary", "Month-to-date spend vs budget", costs::summary)
@@ -177,6 +195,8 @@ mod tests {
     use tower::ServiceExt;
 
     fn state() -> AppState {
+        let key =
+            paperclip_secrets::MasterKey::from_bytes([9; 32], paperclip_secrets::KeySource::Env);
         // Nothing listens on port 1: the pool never connects, which is what these tests need.
         let pool = sqlx::postgres::PgPoolOptions::new()
             .acquire_timeout(std::time::Duration::from_millis(200))
@@ -189,6 +209,7 @@ mod tests {
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
             }),
+            secrets: Arc::new(SecretsState { key, strict: false }),
         }
     }
 

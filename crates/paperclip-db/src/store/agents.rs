@@ -83,6 +83,11 @@ fn with_chain_health(
     all: &HashMap<Uuid, (Option<Uuid>, String, String)>,
 ) -> Vec<Agent> {
     for a in &mut agents {
+        // Reads show secret references, never credentials.
+        if let Some(env) = a.adapter_config.get("env") {
+            let redacted = paperclip_secrets::env::redact(env);
+            a.adapter_config["env"] = redacted;
+        }
         let mut chain = vec![
             json!({"id": a.id, "companyId": a.company_id, "name": a.name, "status": a.status,
                                     "reportsTo": a.reports_to, "depth": 0, "relation": "self"}),

@@ -15,6 +15,7 @@ pub mod documents;
 pub mod goals;
 pub mod issues;
 pub mod projects;
+pub mod secrets;
 
 use uuid::Uuid;
 

@@ -34,12 +34,13 @@ pub struct Project {
     pub status: String,
     pub lead_agent_id: Option<Uuid>,
     pub target_date: Option<NaiveDate>,
+    pub env: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, company_id, goal_id, CASE WHEN goal_id IS NULL THEN '{}'::uuid[] ELSE ARRAY[goal_id] END AS goal_ids,
-    name, description, status, lead_agent_id, target_date, created_at, updated_at";
+    name, description, status, lead_agent_id, target_date, env, created_at, updated_at";
 
 /// Project fields for create and patch (`None` = unchanged on patch).
 #[derive(Debug, Clone, Default)]
@@ -50,6 +51,8 @@ pub struct ProjectFields {
     pub status: Option<String>,
     pub lead_agent_id: Option<Option<Uuid>>,
     pub target_date: Option<Option<NaiveDate>>,
+    /// Already validated and normalized by `secrets::check_env`.
+    pub env: Option<serde_json::Value>,
 }
 
 async fn check(conn: &mut PgConnection, company_id: Uuid, f: &ProjectFields) -> Result<()> {
@@ -71,8 +74,8 @@ pub async fn create(
 ) -> Result<Project> {
     check(conn, company_id, f).await?;
     let p: Project = qa(&format!(
-        "INSERT INTO projects (company_id, name, description, goal_id, status, lead_agent_id, target_date)
-         VALUES ($1, $2, $3, $4, COALESCE($5, 'backlog'), $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO projects (company_id, name, description, goal_id, status, lead_agent_id, target_date, env)
+         VALUES ($1, $2, $3, $4, COALESCE($5, 'backlog'), $6, $7, COALESCE($8, '{{}}'::jsonb)) RETURNING {COLUMNS}"
     ))
     .bind(company_id)
     .bind(&f.name)
@@ -81,6 +84,7 @@ pub async fn create(
     .bind(&f.status)
     .bind(f.lead_agent_id.flatten())
     .bind(f.target_date.flatten())
+    .bind(&f.env)
     .fetch_one(&mut *conn)
     .await
     .map_err(DbError::sql("cannot create the project"))?;
@@ -96,7 +100,13 @@ pub async fn create(
         },
     )
     .await?;
-    Ok(p)
+    Ok(redact(p))
+}
+
+/// Redacts sensitive inline env values for reads.
+fn redact(mut p: Project) -> Project {
+    p.env = paperclip_secrets::env::redact(&p.env);
+    p
 }
 
 /// Projects of a company.
@@ -107,6 +117,7 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Proje
     .bind(company_id)
     .fetch_all(conn)
     .await
+    .map(|v: Vec<Project>| v.into_iter().map(redact).collect())
     .map_err(DbError::sql("cannot list projects"))
 }
 
@@ -116,6 +127,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Project>> {
         .bind(id)
         .fetch_optional(conn)
         .await
+        .map(|p: Option<Project>| p.map(redact))
         .map_err(DbError::sql("cannot read the project"))
 }
 
@@ -133,7 +145,8 @@ pub async fn update(
                 goal_id = CASE WHEN $5 THEN $6 ELSE goal_id END,
                 status = COALESCE($7, status),
                 lead_agent_id = CASE WHEN $8 THEN $9 ELSE lead_agent_id END,
-                target_date = CASE WHEN $10 THEN $11 ELSE target_date END
+                target_date = CASE WHEN $10 THEN $11 ELSE target_date END,
+                env = COALESCE($12, env)
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(p.id)
@@ -147,6 +160,7 @@ pub async fn update(
     .bind(f.lead_agent_id.flatten())
     .bind(f.target_date.is_some())
     .bind(f.target_date.flatten())
+    .bind(&f.env)
     .fetch_one(&mut *conn)
     .await
     .map_err(DbError::sql("cannot update the project"))?;
@@ -162,5 +176,5 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(updated)
+    Ok(redact(updated))
 }

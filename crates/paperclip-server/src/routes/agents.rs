@@ -75,6 +75,23 @@ impl CreateAgent {
     }
 }
 
+/// Validates and normalizes `adapterConfig.env` (secret references in the same company, strict
+/// mode, no redacted placeholders).
+async fn check_adapter_env(
+    conn: &mut sqlx::PgConnection,
+    s: &AppState,
+    company_id: Uuid,
+    config: &mut Value,
+) -> Result<(), ApiError> {
+    if let Some(env) = config.get("env") {
+        let normalized =
+            store::secrets::check_env(conn, company_id, env, s.secrets.strict, "adapterConfig.env")
+                .await?;
+        config["env"] = normalized;
+    }
+    Ok(())
+}
+
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -85,9 +102,10 @@ pub async fn create(
         &actor,
         "create agents directly (agents request hires with POST /companies/:id/agent-hires)",
     )?;
-    let new = b.validate("idle")?;
+    let mut new = b.validate("idle")?;
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
+    check_adapter_env(&mut tx, &s, c.id, &mut new.adapter_config).await?;
     let a = store::agents::create(&mut tx, &actor, c.id, &new).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(a)))
@@ -104,11 +122,12 @@ pub async fn hire(
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
     let needs_approval = !actor.is_board() || c.require_board_approval_for_new_agents;
-    let new = b.validate(if needs_approval {
+    let mut new = b.validate(if needs_approval {
         "pending_approval"
     } else {
         "idle"
     })?;
+    check_adapter_env(&mut tx, &s, c.id, &mut new.adapter_config).await?;
     let a = store::agents::create(&mut tx, &actor, c.id, &new).await?;
     let approval = if needs_approval {
         Some(
@@ -219,6 +238,10 @@ pub async fn patch(
     p.finish()?;
     let mut tx = s.db.begin().await?;
     let a = super::agent(&mut tx, &actor, &id).await?;
+    let mut adapter_config = b.adapter_config;
+    if let Some(config) = adapter_config.as_mut() {
+        check_adapter_env(&mut tx, &s, a.company_id, config).await?;
+    }
     let patch = AgentPatch {
         name: b.name.map(|n| n.trim().to_string()),
         role: b.role,
@@ -227,7 +250,7 @@ pub async fn patch(
         reports_to: b.reports_to,
         capabilities: b.capabilities,
         adapter_type: b.adapter_type,
-        adapter_config: b.adapter_config,
+        adapter_config,
         runtime_config: b.runtime_config,
         budget_monthly_cents: b.budget_monthly_cents,
         permissions: b.permissions,

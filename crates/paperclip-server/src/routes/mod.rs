@@ -8,6 +8,7 @@ pub mod costs;
 pub mod goals;
 pub mod issues;
 pub mod projects;
+pub mod secrets;
 
 use paperclip_db::store::{self, companies::Company, issues::Issue, Actor};
 use sqlx::PgConnection;

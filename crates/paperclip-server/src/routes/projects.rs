@@ -28,6 +28,7 @@ pub struct ProjectBody {
     lead_agent_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "double")]
     target_date: Option<Option<NaiveDate>>,
+    env: Option<serde_json::Value>,
 }
 
 impl ProjectBody {
@@ -49,6 +50,7 @@ impl ProjectBody {
             status: self.status,
             lead_agent_id: self.lead_agent_id,
             target_date: self.target_date,
+            env: self.env,
         })
     }
 }
@@ -83,9 +85,12 @@ pub async fn create(
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<ProjectBody>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
-    let f = b.validate(true)?;
+    let mut f = b.validate(true)?;
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
+    if let Some(env) = &f.env {
+        f.env = Some(store::secrets::check_env(&mut tx, c.id, env, s.secrets.strict, "env").await?);
+    }
     let p = store::projects::create(&mut tx, &actor, c.id, &f).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(p)))
@@ -108,9 +113,14 @@ pub async fn patch(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<ProjectBody>,
 ) -> Result<Json<Project>, ApiError> {
-    let f = b.validate(false)?;
+    let mut f = b.validate(false)?;
     let mut tx = s.db.begin().await?;
     let p = load(&mut tx, &actor, &id).await?;
+    if let Some(env) = &f.env {
+        f.env = Some(
+            store::secrets::check_env(&mut tx, p.company_id, env, s.secrets.strict, "env").await?,
+        );
+    }
     let p = store::projects::update(&mut tx, &actor, &p, &f).await?;
     tx.commit().await?;
     Ok(Json(p))

@@ -23,6 +23,11 @@ impl TestApp {
         migrate::run(&db.url, "test", Approval::Apply)
             .await
             .unwrap();
+        Self::spawn_on(db, false).await
+    }
+
+    /// A server over an existing, migrated database, with secrets strict mode on or off.
+    pub async fn spawn_on(db: paperclip_testkit::TestDb, strict: bool) -> Self {
         let pool = Db::connect(
             &db.url,
             &PoolSettings {
@@ -40,6 +45,10 @@ impl TestApp {
                 deployment_mode: "local_trusted".into(),
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
+            }),
+            secrets: Arc::new(paperclip_server::SecretsState {
+                key: test_key(),
+                strict,
             }),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -133,6 +142,11 @@ impl TestApp {
         assert_eq!(s, StatusCode::CREATED, "{i}");
         i
     }
+}
+
+/// The master key every test server uses.
+pub fn test_key() -> paperclip_secrets::MasterKey {
+    paperclip_secrets::MasterKey::from_bytes([42; 32], paperclip_secrets::KeySource::Env)
 }
 
 pub fn id(v: &Value) -> &str {
