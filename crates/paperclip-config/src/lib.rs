@@ -23,9 +23,14 @@ pub use error::ConfigError;
 pub use file::ConfigFile;
 pub use paths::InstancePaths;
 pub use settings::{
-    DatabaseTarget, EmbeddedSettings, EnvKey, MigrationPolicy, PoolSettings, SecretsSettings,
-    ServerSettings, Settings, SECRET_PROVIDERS,
+    BackupSettings, DatabaseTarget, EmbeddedSettings, EnvKey, MigrationPolicy, PoolSettings,
+    SecretsSettings, ServerSettings, Settings, SECRET_PROVIDERS,
 };
 
 /// `Result` with this crate's error.
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// The default number of days during which every backup is kept.
+pub fn settings_default_retention_days() -> u32 {
+    settings::DEFAULT_RETENTION_DAYS
+}

@@ -29,6 +29,8 @@ pub struct Settings {
     pub migration: MigrationPolicy,
     /// Company secrets.
     pub secrets: SecretsSettings,
+    /// Database backups.
+    pub backup: BackupSettings,
     /// Non-fatal remarks about the configuration, shown once at startup.
     pub warnings: Vec<String>,
 }
@@ -85,6 +87,24 @@ pub struct ServerSettings {
     /// `local_trusted` (the only mode so far) or `authenticated`.
     pub deployment_mode: String,
 }
+
+/// Backup settings (`PAPERCLIP_DB_BACKUP_*`, `database.backup.*`).
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    /// Scheduled backups in the server.
+    pub enabled: bool,
+    /// Minutes between scheduled backups.
+    pub interval_minutes: u32,
+    /// Days during which every backup is kept (the daily tier).
+    pub retention_days: u32,
+    /// Where backups go.
+    pub dir: PathBuf,
+    /// Back up a non-empty database before applying migrations to it.
+    pub before_migrate: bool,
+}
+
+/// Backups keep every file for this many days (daily tier) by default…
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
 
 /// Secrets settings (`PAPERCLIP_SECRETS_*`, `secrets.*`).
 #[derive(Debug, Clone)]
@@ -176,6 +196,7 @@ impl Settings {
             },
         };
         let secrets = secrets_settings(&env, &config, &paths, &server)?;
+        let backup = backup_settings(&env, &config, &paths)?;
         Ok(Self {
             paths,
             config,
@@ -184,6 +205,7 @@ impl Settings {
             server,
             migration,
             secrets,
+            backup,
             warnings,
         })
     }
@@ -301,6 +323,47 @@ fn secrets_settings(
         env_key: env
             .get("PAPERCLIP_SECRETS_MASTER_KEY")
             .map(|k| EnvKey(k.to_string())),
+    })
+}
+
+fn backup_settings(
+    env: &Env,
+    config: &ConfigFile,
+    paths: &InstancePaths,
+) -> Result<BackupSettings> {
+    let enabled = match env.bool("PAPERCLIP_DB_BACKUP_ENABLED")? {
+        Some(b) => b,
+        None => config.boolean("database.backup.enabled")?.unwrap_or(true),
+    };
+    let interval_minutes = match env.positive_u32("PAPERCLIP_DB_BACKUP_INTERVAL_MINUTES")? {
+        Some(n) => n,
+        None => config
+            .integer("database.backup.intervalMinutes", 1, 10080)?
+            .map(|n| n as u32)
+            .unwrap_or(60),
+    };
+    let retention_days = match env.positive_u32("PAPERCLIP_DB_BACKUP_RETENTION_DAYS")? {
+        Some(n) => n,
+        None => config
+            .integer("database.backup.retentionDays", 1, 3650)?
+            .map(|n| n as u32)
+            .unwrap_or(DEFAULT_RETENTION_DAYS),
+    };
+    let dir = match env.get("PAPERCLIP_DB_BACKUP_DIR") {
+        Some(d) => absolute(&expand_tilde(d, env)?),
+        None => match config.string("database.backup.dir")? {
+            Some(d) => absolute(&expand_tilde(&d, env)?),
+            None => paths.backups_dir(),
+        },
+    };
+    Ok(BackupSettings {
+        enabled,
+        interval_minutes,
+        retention_days,
+        dir,
+        before_migrate: env
+            .bool("PAPERCLIP_DB_BACKUP_BEFORE_MIGRATE")?
+            .unwrap_or(true),
     })
 }
 

@@ -58,6 +58,38 @@ impl PgBinaries {
     }
 }
 
+/// Client tools (`pg_dump`, `pg_restore`) able to talk to a server of `server_major`: the same
+/// major if installed, else the newest newer one (pg_dump refuses servers newer than itself).
+pub fn locate_client(explicit: Option<&Path>, server_major: u32, tool: &str) -> Result<PgBinaries> {
+    let mut found: Vec<PgBinaries> = explicit
+        .map(|d| d.to_path_buf())
+        .into_iter()
+        .chain(candidates())
+        .filter(|d| d.join(tool).is_file())
+        .filter_map(|d| probe_client(&d, tool))
+        .filter(|b| b.major >= server_major)
+        .collect();
+    found.sort_by_key(|b| (b.major != server_major, std::cmp::Reverse(b.major)));
+    found.into_iter().next().ok_or_else(|| DbError::BinariesNotFound {
+        searched: format!("{tool} for PostgreSQL {server_major} or newer (install postgresql-client-{server_major})"),
+    })
+}
+
+fn probe_client(dir: &Path, tool: &str) -> Option<PgBinaries> {
+    let out = Command::new(dir.join(tool))
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().nth(2)?.to_string();
+    let major = version.split('.').next()?.parse().ok()?;
+    Some(PgBinaries {
+        dir: dir.to_path_buf(),
+        major,
+        version,
+    })
+}
+
 fn check_min(b: PgBinaries) -> Result<PgBinaries> {
     if b.major < MIN_MAJOR {
         return Err(DbError::BinariesTooOld {

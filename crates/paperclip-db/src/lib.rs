@@ -16,6 +16,7 @@
 //! file, never run two postmasters on one data directory, never connect to a PostgreSQL on a
 //! port just because it answers.
 
+pub mod backup;
 pub mod binaries;
 pub mod embedded;
 mod error;
