@@ -31,6 +31,16 @@ pub enum Command {
     /// Apply pending migrations (alias of `db migrate`).
     #[command(name = "db:migrate", hide = true)]
     DbMigrateAlias,
+    /// Take a backup (alias of `db backup`).
+    #[command(name = "db:backup", hide = true)]
+    DbBackupAlias {
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        #[arg(long)]
+        retention_days: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show database status (alias of `db status`).
     #[command(name = "db:status", hide = true)]
     DbStatusAlias {
@@ -96,6 +106,36 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Back up the database to a file (pg_dump custom format, streamed to disk).
+    Backup {
+        /// Backup folder (default: database.backup.dir, else <instance>/data/backups).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Keep every backup for this many days (then weekly for 4 weeks, monthly for 6 months).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        retention_days: Option<u32>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List backups with size and age.
+    Backups {
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Restore a backup into a new database, verify it, then swap it in (the old one is kept).
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Prove that a backup restores, into a scratch database, without touching the live one.
+    Verify {
+        /// The backup file.
+        file: std::path::PathBuf,
+    },
 }
 
 pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
@@ -111,6 +151,19 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Db(DbCommand::Status { json }) | Command::DbStatusAlias { json } => {
             crate::db::status(json).await
         }
+        Command::Db(DbCommand::Backup {
+            dir,
+            retention_days,
+            json,
+        })
+        | Command::DbBackupAlias {
+            dir,
+            retention_days,
+            json,
+        } => crate::backups::backup(dir, retention_days, json).await,
+        Command::Db(DbCommand::Backups { dir }) => crate::backups::list(dir),
+        Command::Db(DbCommand::Restore { file, yes }) => crate::backups::restore(file, yes).await,
+        Command::Db(DbCommand::Verify { file }) => crate::backups::verify(file).await,
         Command::Doctor => crate::doctor::run().await,
         Command::Configure {
             section,

@@ -17,6 +17,7 @@ pub async fn migrate() -> anyhow::Result<ExitCode> {
         target.label,
         redact(&target.migration_url)
     ));
+    crate::backups::before_migrate(&settings, &target).await?;
     let report = migrate::run(&target.migration_url, target.label, Approval::Apply).await?;
     if report.applied.is_empty() {
         ui::info("No pending migrations.");

@@ -41,6 +41,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
 
     let mut target = Target::acquire(&mut settings, Ownership::Own).await?;
     let first_run = target.is_first_run();
+    crate::backups::before_migrate(&settings, &target).await?;
     let report = migrate::run(
         &target.migration_url,
         target.label,
@@ -75,11 +76,24 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             },
             started_at,
         }),
+        backup: Arc::new(paperclip_server::BackupState {
+            enabled: settings.backup.enabled,
+            interval_minutes: settings.backup.interval_minutes,
+            dir: settings.backup.dir.clone(),
+            url: target.migration_url.clone(),
+            retention: paperclip_db::backup::retention::Retention::with_days(
+                settings.backup.retention_days,
+            ),
+            bin_dir: settings.embedded().and_then(|e| e.bin_dir.clone()),
+        }),
         secrets: Arc::new(paperclip_server::SecretsState {
             key,
             strict: settings.secrets.strict_mode,
         }),
     };
+    if state.backup.enabled {
+        tokio::spawn(scheduled_backups(state.clone()));
+    }
     let addr = listener.local_addr()?;
     ui::info(&format!("Paperclip listening on http://{addr}"));
 
@@ -139,6 +153,42 @@ async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
             settings.config.path().display()
         ),
         Err(e) => Err(e).with_context(|| format!("cannot listen on {addr}")),
+    }
+}
+
+/// Scheduled backups: one interval after start, then every interval; single-flight across replicas
+/// (a run that finds another backup in progress is skipped); the dump runs in a pg_dump child, off
+/// the request path and outside this process's memory.
+async fn scheduled_backups(state: AppState) {
+    let b = state.backup.clone();
+    let period = Duration::from_secs(u64::from(b.interval_minutes) * 60);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        let opts = paperclip_db::backup::Options {
+            url: &b.url,
+            dir: &b.dir,
+            retention: b.retention,
+            bin_dir: b.bin_dir.as_deref(),
+            key_fingerprint: Some(state.secrets.key.fingerprint()),
+            trigger: "scheduled",
+        };
+        match paperclip_db::backup::create_exclusive(&state.db, &opts).await {
+            Ok(Some(out)) => {
+                paperclip_db::backup::record_failure(&b.dir, None);
+                tracing::info!(
+                    "Automatic database backup complete: {} ({} bytes)",
+                    out.backup_file.display(),
+                    out.size_bytes
+                );
+            }
+            Ok(None) => tracing::warn!("Skipped a scheduled backup: another backup is running"),
+            Err(e) => {
+                paperclip_db::backup::record_failure(&b.dir, Some(&e.to_string()));
+                tracing::error!("Automatic database backup failed: {e}");
+            }
+        }
     }
 }
 

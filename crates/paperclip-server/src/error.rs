@@ -29,6 +29,8 @@ pub enum ApiError {
     Unprocessable { message: String, details: Value },
     /// 503: the database cannot be reached.
     Unavailable,
+    /// 500 with a message safe to show (an operation that failed for a reason the user can fix).
+    Failed(String),
     /// 500.
     Internal(String),
 }
@@ -127,6 +129,10 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "Database unavailable" }),
             ),
+            ApiError::Failed(m) => {
+                tracing::error!(error = %m, "operation failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": m }))
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "request failed");
                 (

@@ -25,6 +25,9 @@ pub async fn get(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
+    let b = &state.backup;
+    let backup = paperclip_db::backup::health(&b.dir, b.enabled, b.interval_minutes);
+    let warnings = backup["warnings"].clone();
     Json(json!({
         "status": "ok",
         "version": VERSION,
@@ -44,7 +47,8 @@ pub async fn get(State(state): State<AppState>) -> Response {
             "mode": info.database_mode,
             "preparedStatements": state.db.prepared_statements(),
         },
-        "warnings": [],
+        "databaseBackup": backup,
+        "warnings": warnings,
     }))
     .into_response()
 }

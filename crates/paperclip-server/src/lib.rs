@@ -42,6 +42,23 @@ pub struct SecretsState {
     pub strict: bool,
 }
 
+/// Backup configuration of this server.
+#[derive(Debug, Clone)]
+pub struct BackupState {
+    /// Scheduled backups are on.
+    pub enabled: bool,
+    /// Minutes between scheduled backups.
+    pub interval_minutes: u32,
+    /// Where backups go.
+    pub dir: std::path::PathBuf,
+    /// Direct URL `pg_dump` connects to.
+    pub url: String,
+    /// Retention policy.
+    pub retention: paperclip_db::backup::retention::Retention,
+    /// Folder of PostgreSQL binaries to prefer.
+    pub bin_dir: Option<std::path::PathBuf>,
+}
+
 /// Shared state of every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -51,6 +68,8 @@ pub struct AppState {
     pub info: Arc<ServerInfo>,
     /// Secrets key and policy.
     pub secrets: Arc<SecretsState>,
+    /// Backups.
+    pub backup: Arc<BackupState>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -131,6 +150,8 @@ fn api() -> api::Api {
         .patch("/secrets/{secretId}", "Rename, re-describe, or set a new value (new version) (board)", secrets::patch)
         .post("/secrets/{secretId}/rotate", "Store a new version of the value (board)", secrets::rotate)
         .delete("/secrets/{secretId}", "Delete a secret and destroy its versions (board)", secrets::delete)
+        .tag("instance")
+        .post("/instance/database-backups", "Take a database backup now (board; 409 while one runs)", instance::backup)
         .tag("costs")
         .post("/companies/{companyId}/cost-events", "Report a cost event", costs::create)
         .get("/companies/{companyId}/costs/summary", "Month-to-date spend vs budget", costs::summary)
@@ -210,6 +231,14 @@ mod tests {
                 started_at: chrono::Utc::now(),
             }),
             secrets: Arc::new(SecretsState { key, strict: false }),
+            backup: Arc::new(BackupState {
+                enabled: false,
+                interval_minutes: 60,
+                dir: std::env::temp_dir().join("paperclip-no-backups"),
+                url: "postgres://u:p@127.0.0.1:1/x".into(),
+                retention: paperclip_db::backup::retention::Retention::with_days(7),
+                bin_dir: None,
+            }),
         }
     }
 

@@ -379,6 +379,27 @@ pub async fn create(o: &Options<'_>) -> Result<Outcome> {
     })
 }
 
+/// Advisory lock key that makes backups single-flight across processes and replicas.
+const BACKUP_LOCK: i64 = 0x7063_6261_636b_7570;
+
+/// [`create`], unless another backup of this database is running anywhere (then `None`). The lock
+/// is a transaction-level advisory lock held while the dump runs, so it also works through a
+/// transaction pooler and is released if this process dies.
+pub async fn create_exclusive(db: &crate::Db, o: &Options<'_>) -> Result<Option<Outcome>> {
+    let mut tx = db.begin().await?;
+    let got: bool = qs("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(BACKUP_LOCK)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(DbError::sql("cannot take the backup lock"))?;
+    if !got {
+        return Ok(None);
+    }
+    let result = create(o).await;
+    let _ = tx.rollback().await;
+    result.map(Some)
+}
+
 /// Health of the backups in `dir`: newest backup, staleness, last failure.
 pub fn health(dir: &Path, enabled: bool, interval_minutes: u32) -> serde_json::Value {
     use serde_json::json;

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod companies;
 pub mod costs;
 pub mod goals;
+pub mod instance;
 pub mod issues;
 pub mod projects;
 pub mod secrets;

@@ -46,6 +46,14 @@ impl TestApp {
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
             }),
+            backup: Arc::new(paperclip_server::BackupState {
+                enabled: true,
+                interval_minutes: 60,
+                dir: std::env::temp_dir().join(format!("paperclip-test-backups-{}", db.name)),
+                url: db.url.clone(),
+                retention: paperclip_db::backup::retention::Retention::with_days(7),
+                bin_dir: None,
+            }),
             secrets: Arc::new(paperclip_server::SecretsState {
                 key: test_key(),
                 strict,
