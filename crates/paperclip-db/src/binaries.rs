@@ -75,6 +75,8 @@ pub fn locate_client(explicit: Option<&Path>, server_major: u32, tool: &str) -> 
     })
 }
 
+/// Version of `dir/tool` from its `--version` output, e.g.
+/// "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)".
 fn probe_client(dir: &Path, tool: &str) -> Option<PgBinaries> {
     let out = Command::new(dir.join(tool))
         .arg("--version")
@@ -156,19 +158,7 @@ fn probe(dir: &Path) -> Option<PgBinaries> {
     if !dir.join("initdb").is_file() || !dir.join("postgres").is_file() {
         return None;
     }
-    let out = Command::new(dir.join("postgres"))
-        .arg("--version")
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
-    let version = text.split_whitespace().nth(2)?.to_string();
-    let major = version.split('.').next()?.parse().ok()?;
-    Some(PgBinaries {
-        dir: dir.to_path_buf(),
-        major,
-        version,
-    })
+    probe_client(dir, "postgres")
 }
 
 #[cfg(test)]

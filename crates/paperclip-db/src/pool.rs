@@ -289,7 +289,8 @@ pub fn looks_like_transaction_pooler(url: &str) -> bool {
             .any(|(k, v)| k == "pgbouncer" && v.eq_ignore_ascii_case("true"))
 }
 
-fn strip_param(raw: &str, name: &str) -> String {
+/// The URL without query parameter `name`.
+pub(crate) fn strip_param(raw: &str, name: &str) -> String {
     let Ok(mut u) = url::Url::parse(raw) else {
         return raw.to_string();
     };

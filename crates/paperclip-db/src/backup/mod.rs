@@ -205,24 +205,15 @@ pub fn quote_ident(s: &str) -> String {
 /// Splits a URL into (URL without password, password): the password goes to `PGPASSWORD`, never
 /// into an argument list that `ps` shows.
 pub(crate) fn split_password(url: &str) -> (String, Option<String>) {
-    match url::Url::parse(url) {
+    // libpq does not know the pooler-only `pgbouncer` parameter.
+    let url = crate::pool::strip_param(url, "pgbouncer");
+    match url::Url::parse(&url) {
         Ok(mut u) => {
             let pw = u.password().map(percent_decode);
             let _ = u.set_password(None);
-            // libpq does not know sqlx/pooler-only parameters.
-            let kept: Vec<(String, String)> = u
-                .query_pairs()
-                .filter(|(k, _)| k != "pgbouncer")
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            if kept.is_empty() {
-                u.set_query(None);
-            } else {
-                u.query_pairs_mut().clear().extend_pairs(kept);
-            }
             (u.to_string(), pw)
         }
-        Err(_) => (url.to_string(), None),
+        Err(_) => (url, None),
     }
 }
 
