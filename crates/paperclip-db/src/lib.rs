@@ -23,6 +23,7 @@ mod error;
 mod instance_lock;
 pub mod keyring;
 pub mod migrate;
+pub mod plugins;
 pub mod pool;
 pub mod store;
 mod target;

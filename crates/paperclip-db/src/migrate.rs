@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_instance_settings"),
     migration!(2, "0002_control_plane"),
     migration!(3, "0003_secrets"),
+    migration!(4, "0004_plugins"),
 ];
 
 /// Advisory lock key held while migrating ("paperclip" in ASCII, truncated).

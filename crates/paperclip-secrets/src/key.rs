@@ -156,6 +156,17 @@ impl MasterKey {
         &self.source
     }
 
+    /// A secret derived from the key for `label` (hex): the same on every replica that shares the
+    /// key, useless without it. Used for credentials Paperclip itself needs (plugin roles).
+    pub fn derive_hex(&self, label: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(b"paperclip-derive-v1\0");
+        h.update(self.bytes.as_ref());
+        h.update(b"\0");
+        h.update(label.as_bytes());
+        hex::encode(h.finalize())
+    }
+
     /// Upstream's fingerprint: the first 12 hex characters of SHA-256 of the key. Identifies a
     /// key without revealing it.
     pub fn fingerprint(&self) -> String {
