@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_control_plane"),
     migration!(3, "0003_secrets"),
     migration!(4, "0004_plugins"),
+    migration!(5, "0005_issue_relations"),
 ];
 
 /// Advisory lock key held while migrating ("paperclip" in ASCII, truncated).

@@ -191,6 +191,21 @@ async fn prepare(
     Ok(get(admin, &plugin.id.to_string()).await?.expect("exists"))
 }
 
+/// Records (or clears) a plugin's runtime error; a crashed worker shows as `error`.
+pub async fn set_last_error(
+    conn: &mut PgConnection,
+    plugin_id: Uuid,
+    error: Option<&str>,
+) -> Result<()> {
+    q("UPDATE plugins SET last_error = $2 WHERE id = $1 AND last_error IS DISTINCT FROM $2")
+        .bind(plugin_id)
+        .bind(error)
+        .execute(conn)
+        .await
+        .map_err(DbError::sql("cannot update the plugin"))?;
+    Ok(())
+}
+
 /// Disables a plugin (its data stays).
 pub async fn disable(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plugin> {
     q("UPDATE plugins SET status = 'disabled' WHERE id = $1 AND status <> 'uninstalled'")
@@ -487,103 +502,170 @@ async fn record(
     Ok(())
 }
 
-fn bind_params<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    params: &'q [Value],
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    // Parameters travel as text; the SQL casts them where a type matters ($1::uuid).
-    for p in params {
-        query = query.bind(match p {
+/// Parameters travel as text; the SQL casts them where a type matters (`$1::uuid`).
+fn text_params(params: &[Value]) -> Vec<Option<String>> {
+    params
+        .iter()
+        .map(|p| match p {
             Value::Null => None,
             Value::String(s) => Some(s.clone()),
             other => Some(other.to_string()),
-        });
-    }
-    query
+        })
+        .collect()
 }
 
-async fn runtime_conn<'c>(
-    conn: &'c mut PgConnection,
-    ns: &Namespace,
-    read_only: bool,
-) -> Result<sqlx::Transaction<'c, sqlx::Postgres>> {
+/// Opens the plugin's transaction on `conn` with plain statements (a timeout, the namespace as
+/// search path, read-only for queries).
+async fn begin_runtime(conn: &mut PgConnection, ns: &Namespace, read_only: bool) -> Result<()> {
     if ns.status != "active" {
         return Err(DbError::invalid(
             "namespace",
             "Plugin database namespace is not active",
         ));
     }
-    let mut tx = conn.begin().await.map_err(DbError::sql("cannot begin"))?;
-    let mut setup = format!(
-        "SET LOCAL statement_timeout = '5s'; SET LOCAL search_path = {};",
+    let setup = format!(
+        "BEGIN{}; SET LOCAL statement_timeout = '5s'; SET LOCAL search_path = {};",
+        if read_only { " READ ONLY" } else { "" },
         quote_ident(&ns.namespace_name)
     );
-    if read_only {
-        setup.push_str(" SET TRANSACTION READ ONLY;");
-    }
     sqlx::raw_sql(&setup)
-        .execute(&mut *tx)
+        .execute(conn)
         .await
         .map_err(DbError::sql("cannot prepare the plugin transaction"))?;
-    Ok(tx)
+    Ok(())
 }
 
-/// `db.query`: one SELECT, read-only, as the plugin's role; rows as JSON objects.
+fn plugin_error(what: &str, e: sqlx::Error) -> DbError {
+    DbError::Forbidden(format!(
+        "{what}: {}",
+        e.as_database_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string())
+    ))
+}
+
+/// Everything a runtime call needs, owned, so the call's future is `'static` and `Send`.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    url: String,
+    ns: Namespace,
+}
+
+impl Access<'_> {
+    /// The runtime handle of a namespace: connections log in as the plugin's role.
+    pub fn runtime(&self, ns: &Namespace) -> Result<Runtime> {
+        let url = match (&ns.isolation[..], &ns.role_name) {
+            ("role", Some(role)) => self.role_url(role)?,
+            _ => self.url.to_string(),
+        };
+        Ok(Runtime {
+            url,
+            ns: ns.clone(),
+        })
+    }
+}
+
+impl Runtime {
+    /// `db.query`: one SELECT, read-only, as the plugin's role; rows as JSON objects.
+    pub fn query(
+        self,
+        sql_text: String,
+        params: Vec<Value>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Value>>> + Send>> {
+        Box::pin(run_unsend(move || async move {
+            query_inner(&self.url, &self.ns, &sql_text, &params).await
+        }))
+    }
+
+    /// `db.execute`: one INSERT/UPDATE/DELETE as the plugin's role → rows affected.
+    pub fn execute(
+        self,
+        sql_text: String,
+        params: Vec<Value>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> + Send>> {
+        Box::pin(run_unsend(move || async move {
+            execute_inner(&self.url, &self.ns, &sql_text, &params).await
+        }))
+    }
+}
+
+/// Runs a future that rustc cannot prove `Send` (sqlx's simple-protocol calls trip its
+/// higher-ranked lifetime analysis) on a blocking thread of the same runtime, so callers in
+/// spawned tasks still get a `Send` future.
+pub async fn run_unsend<F, Fut, T>(make: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || tokio::runtime::Handle::current().block_on(make()))
+        .await
+        .expect("plugin database task panicked")
+}
+
+/// `db.query` (see [`Runtime::query`]).
 pub async fn query(
     access: &Access<'_>,
     ns: &Namespace,
     sql_text: &str,
     params: &[Value],
 ) -> Result<Vec<Value>> {
-    sql::check_query(sql_text).map_err(DbError::Forbidden)?;
-    let mut conn = access.connect(ns).await?;
-    let mut tx = runtime_conn(&mut conn, ns, true).await?;
-    let wrapped = format!(
-        "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]'::jsonb) FROM ({}) r",
-        sql_text.trim().trim_end_matches(';')
-    );
-    let rows: Value = bind_params(sqlx::query(&wrapped).persistent(false), params)
-        .fetch_one(&mut *tx)
+    access
+        .runtime(ns)?
+        .query(sql_text.to_string(), params.to_vec())
         .await
-        .and_then(|r| sqlx::Row::try_get::<Value, _>(&r, 0))
-        .map_err(|e| {
-            DbError::Forbidden(format!(
-                "plugin query failed: {}",
-                e.as_database_error()
-                    .map(|d| d.message().to_string())
-                    .unwrap_or_else(|| e.to_string())
-            ))
-        })?;
-    let _ = tx.rollback().await;
-    let _ = conn.close().await;
-    Ok(rows.as_array().cloned().unwrap_or_default())
 }
 
-/// `db.execute`: one INSERT/UPDATE/DELETE as the plugin's role → rows affected.
+/// `db.execute` (see [`Runtime::execute`]).
 pub async fn execute(
     access: &Access<'_>,
     ns: &Namespace,
     sql_text: &str,
     params: &[Value],
 ) -> Result<u64> {
-    sql::check_execute(sql_text).map_err(DbError::Forbidden)?;
-    let mut conn = access.connect(ns).await?;
-    let mut tx = runtime_conn(&mut conn, ns, false).await?;
-    let done = bind_params(
-        sqlx::query(sql_text.trim().trim_end_matches(';')).persistent(false),
-        params,
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| {
-        DbError::Forbidden(format!(
-            "plugin statement failed: {}",
-            e.as_database_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string())
-        ))
-    })?;
-    tx.commit().await.map_err(DbError::sql("cannot commit"))?;
+    access
+        .runtime(ns)?
+        .execute(sql_text.to_string(), params.to_vec())
+        .await
+}
+
+async fn query_inner(
+    url: &str,
+    ns: &Namespace,
+    sql_text: &str,
+    params: &[Value],
+) -> Result<Vec<Value>> {
+    sql::check_query(sql_text).map_err(DbError::Forbidden)?;
+    let mut conn = crate::pool::connect_direct(url).await?;
+    begin_runtime(&mut conn, ns, true).await?;
+    let wrapped = format!(
+        "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]'::jsonb) FROM ({}) r",
+        sql_text.trim().trim_end_matches(';')
+    );
+    let mut query = sqlx::query_scalar::<_, Value>(&wrapped).persistent(false);
+    for p in text_params(params) {
+        query = query.bind(p);
+    }
+    let rows = query.fetch_one(&mut conn).await;
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
     let _ = conn.close().await;
+    let rows = rows.map_err(|e| plugin_error("plugin query failed", e))?;
+    Ok(rows.as_array().cloned().unwrap_or_default())
+}
+
+async fn execute_inner(url: &str, ns: &Namespace, sql_text: &str, params: &[Value]) -> Result<u64> {
+    sql::check_execute(sql_text).map_err(DbError::Forbidden)?;
+    let mut conn = crate::pool::connect_direct(url).await?;
+    begin_runtime(&mut conn, ns, false).await?;
+    let mut query = sqlx::query(sql_text.trim().trim_end_matches(';')).persistent(false);
+    for p in text_params(params) {
+        query = query.bind(p);
+    }
+    let done = query.execute(&mut conn).await;
+    let finish = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = sqlx::raw_sql(finish).execute(&mut conn).await;
+    let _ = conn.close().await;
+    let done = done.map_err(|e| plugin_error("plugin statement failed", e))?;
+    ended.map_err(|e| plugin_error("plugin statement failed", e))?;
     Ok(done.rows_affected())
 }

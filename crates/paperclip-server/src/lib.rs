@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 pub mod extract;
 mod health;
+pub mod plugin_host;
 mod routes;
 
 use std::future::Future;

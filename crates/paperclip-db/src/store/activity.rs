@@ -39,7 +39,33 @@ pub struct Entry<'a> {
 }
 
 /// Writes one activity row on `conn` (the mutation's transaction).
-pub async fn record(conn: &mut PgConnection, actor: &Actor, e: Entry<'_>) -> Result<()> {
+pub async fn record(conn: &mut PgConnection, actor: &Actor, mut e: Entry<'_>) -> Result<()> {
+    // Plugin mutations name the plugin and whoever triggered it.
+    if let super::ActorKind::Plugin {
+        plugin_id,
+        plugin_key,
+        initiating_type,
+        initiating_id,
+        initiating_agent_id,
+    } = &actor.kind
+    {
+        if !e.details.is_object() {
+            e.details = serde_json::json!({});
+        }
+        let d = e.details.as_object_mut().expect("object");
+        d.insert("sourcePluginId".into(), serde_json::json!(plugin_id));
+        d.insert("sourcePluginKey".into(), serde_json::json!(plugin_key));
+        d.insert(
+            "initiatingActorType".into(),
+            serde_json::json!(initiating_type),
+        );
+        d.insert("initiatingActorId".into(), serde_json::json!(initiating_id));
+        d.insert(
+            "initiatingAgentId".into(),
+            serde_json::json!(initiating_agent_id),
+        );
+        d.insert("initiatingRunId".into(), serde_json::json!(actor.run_id));
+    }
     q("INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
     .bind(e.company_id)

@@ -14,6 +14,7 @@ pub mod costs;
 pub mod documents;
 pub mod goals;
 pub mod issues;
+pub mod orchestration;
 pub mod projects;
 pub mod secrets;
 
@@ -37,6 +38,15 @@ pub enum ActorKind {
     Agent { agent_id: Uuid, company_id: Uuid },
     /// Paperclip itself (budget enforcement, …).
     System,
+    /// A plugin acting through its host APIs, on behalf of whoever called it.
+    Plugin {
+        plugin_id: Uuid,
+        plugin_key: String,
+        /// `user`, `agent` or `system`: who triggered the plugin.
+        initiating_type: String,
+        initiating_id: String,
+        initiating_agent_id: Option<Uuid>,
+    },
 }
 
 impl Actor {
@@ -64,6 +74,7 @@ impl Actor {
             ActorKind::Board { .. } => "user",
             ActorKind::Agent { .. } => "agent",
             ActorKind::System => "system",
+            ActorKind::Plugin { .. } => "plugin",
         }
     }
 
@@ -73,6 +84,7 @@ impl Actor {
             ActorKind::Board { user_id } => user_id.clone(),
             ActorKind::Agent { agent_id, .. } => agent_id.to_string(),
             ActorKind::System => "system".into(),
+            ActorKind::Plugin { plugin_id, .. } => plugin_id.to_string(),
         }
     }
 

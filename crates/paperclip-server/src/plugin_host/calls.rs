@@ -1,0 +1,522 @@
+//! Calls from a worker to the host, each checked against the manifest's capabilities and, within
+//! an invocation, against the invoking company.
+
+use std::sync::Arc;
+
+use paperclip_db::store::{self, issues::Issue, Actor, ActorKind};
+use paperclip_db::DbError;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::worker::{codes, RpcError};
+use super::{PluginHost, Slot};
+
+const INVOCATION_SCOPE_DENIED: i64 = -32005;
+
+fn capability_for(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "db.namespace" | "db.query" => "database.namespace.read",
+        "db.execute" => "database.namespace.write",
+        "issues.get" | "issues.list" => "issues.read",
+        "issues.create" => "issues.create",
+        "issues.update" => "issues.update",
+        "issues.relations.setBlockedBy" => "issue.relations.write",
+        "issues.getSubtree" => "issue.subtree.read",
+        "issues.documents.list" | "issues.documents.get" => "issue.documents.read",
+        "issues.documents.upsert" => "issue.documents.write",
+        "issues.requestWakeup" => "issues.wakeup",
+        "issues.summaries.getOrchestration" => "issues.orchestration.read",
+        "issues.createComment" => "issue.comments.create",
+        _ => return None,
+    })
+}
+
+fn from_db(e: DbError) -> RpcError {
+    match e {
+        DbError::Forbidden(m) => RpcError::new(codes::CAPABILITY_DENIED, m),
+        DbError::Invalid { message, .. } | DbError::NotFound(message) => {
+            RpcError::new(codes::INVALID_PARAMS, message)
+        }
+        DbError::Conflict { message, .. } => RpcError::new(codes::WORKER_ERROR, message),
+        other => RpcError::new(codes::WORKER_ERROR, other.to_string()),
+    }
+}
+
+fn str_param<'a>(p: &'a Value, key: &str) -> Result<&'a str, RpcError> {
+    p.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, format!("{key} is required")))
+}
+
+fn uuid_param(p: &Value, key: &str) -> Result<Uuid, RpcError> {
+    Uuid::parse_str(str_param(p, key)?)
+        .map_err(|_| RpcError::new(codes::INVALID_PARAMS, format!("{key} must be a UUID")))
+}
+
+fn uuid_list(p: &Value, key: &str) -> Result<Vec<Uuid>, RpcError> {
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .ok_or_else(|| {
+                        RpcError::new(codes::INVALID_PARAMS, format!("{key} must be UUIDs"))
+                    })
+            })
+            .collect(),
+        _ => Err(RpcError::new(
+            codes::INVALID_PARAMS,
+            format!("{key} must be an array"),
+        )),
+    }
+}
+
+/// [`dispatch`] with owned arguments, boxed here (a plain function, not a closure) so the
+/// compiler checks `Send` with concrete lifetimes.
+pub fn dispatch_owned(
+    host: Arc<PluginHost>,
+    slot: Arc<Slot>,
+    method: String,
+    params: Value,
+) -> super::worker::BoxFut<Result<Value, RpcError>> {
+    Box::pin(async move { dispatch(&host, &slot, &method, params).await })
+}
+
+/// Answers one call from the worker of `slot`.
+pub async fn dispatch(
+    host: &Arc<PluginHost>,
+    slot: &Slot,
+    method: &str,
+    params: Value,
+) -> Result<Value, RpcError> {
+    if method == "log" {
+        let message = params
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string();
+        tracing::info!(plugin = %slot.plugin.plugin_key, "{message}");
+        return Ok(Value::Null);
+    }
+    let cap = capability_for(method).ok_or_else(|| {
+        RpcError::new(
+            codes::METHOD_NOT_FOUND,
+            format!("unknown host method {method}"),
+        )
+    })?;
+    if !slot.manifest.has(cap) {
+        return Err(RpcError::new(
+            codes::CAPABILITY_DENIED,
+            format!("{method} needs the {cap} capability, which the manifest does not declare"),
+        ));
+    }
+    let (initiator, scope) = host.initiator(&params).unwrap_or((Actor::system(), None));
+    let actor = Actor {
+        kind: ActorKind::Plugin {
+            plugin_id: slot.plugin.id,
+            plugin_key: slot.plugin.plugin_key.clone(),
+            initiating_type: initiator.actor_type().to_string(),
+            initiating_id: initiator.actor_id(),
+            initiating_agent_id: initiator.agent_id(),
+        },
+        run_id: initiator.run_id,
+    };
+    let reading = matches!(
+        method,
+        "db.namespace"
+            | "db.query"
+            | "issues.get"
+            | "issues.list"
+            | "issues.getSubtree"
+            | "issues.summaries.getOrchestration"
+            | "issues.documents.list"
+            | "issues.documents.get"
+    );
+    // Two smaller state machines instead of one large one: rustc's Send analysis gives up on the
+    // single large future ("implementation of `Send` is not general enough").
+    if reading {
+        reads(host, slot, method, params, actor, scope).await
+    } else {
+        writes(host, slot, method, params, actor, scope).await
+    }
+}
+
+fn reads<'a>(
+    host: &'a Arc<PluginHost>,
+    slot: &'a Slot,
+    method: &'a str,
+    params: Value,
+    actor: Actor,
+    scope: Option<Uuid>,
+) -> super::worker::BoxFutA<'a, Result<Value, RpcError>> {
+    Box::pin(reads_inner(host, slot, method, params, actor, scope))
+}
+
+async fn reads_inner(
+    host: &Arc<PluginHost>,
+    slot: &Slot,
+    method: &str,
+    params: Value,
+    actor: Actor,
+    scope: Option<Uuid>,
+) -> Result<Value, RpcError> {
+    let _ = &actor;
+    let in_scope = |company: Uuid| -> Result<(), RpcError> {
+        match scope {
+            Some(c) if c != company => Err(RpcError::new(
+                INVOCATION_SCOPE_DENIED,
+                "object not found in the invoking company",
+            )),
+            _ => Ok(()),
+        }
+    };
+    let db = &host.db;
+    macro_rules! load_issue {
+        ($conn:expr, $key:literal) => {{
+            let id = uuid_param(&params, $key)?;
+            let issue: Issue = store::issues::get(&mut $conn, id)
+                .await
+                .map_err(from_db)?
+                .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "issue not found"))?;
+            in_scope(issue.company_id)?;
+            issue
+        }};
+    }
+    match method {
+        "db.namespace" => {
+            let ns = slot.namespace.as_ref().ok_or_else(|| {
+                RpcError::new(
+                    codes::CAPABILITY_DENIED,
+                    "the plugin has no database namespace",
+                )
+            })?;
+            Ok(json!({"namespace": ns.namespace_name}))
+        }
+        "db.query" | "db.execute" => {
+            let ns = slot.namespace.as_ref().ok_or_else(|| {
+                RpcError::new(
+                    codes::CAPABILITY_DENIED,
+                    "the plugin has no database namespace",
+                )
+            })?;
+            let sql = str_param(&params, "sql")?.to_string();
+            let args = params
+                .get("params")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let runtime = host.access().runtime(ns).map_err(from_db)?;
+            if method == "db.query" {
+                runtime
+                    .query(sql, args)
+                    .await
+                    .map(Value::from)
+                    .map_err(from_db)
+            } else {
+                runtime
+                    .execute(sql, args)
+                    .await
+                    .map(|n| json!({"rowCount": n}))
+                    .map_err(from_db)
+            }
+        }
+        "issues.get" => {
+            let mut s = db.session().await.map_err(from_db)?;
+            let issue = load_issue!(s, "issueId");
+            s.close().await.map_err(from_db)?;
+            Ok(store::issues::single_json(&issue))
+        }
+        "issues.list" => {
+            let company = uuid_param(&params, "companyId")?;
+            in_scope(company)?;
+            let filter = store::issues::Filter {
+                statuses: params
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .map(|s| s.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                parent_id: params
+                    .get("parentId")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok()),
+                limit: params
+                    .get("limit")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(100)
+                    .clamp(1, 500),
+                ..Default::default()
+            };
+            let mut s = db.session().await.map_err(from_db)?;
+            let mut rows = store::issues::list(&mut s, company, &filter)
+                .await
+                .map_err(from_db)?;
+            s.close().await.map_err(from_db)?;
+            Ok(json!(store::issues::list_items(&mut rows)))
+        }
+        "issues.getSubtree" => {
+            let mut s = db.session().await.map_err(from_db)?;
+            let issue = load_issue!(s, "issueId");
+            let tree = store::orchestration::subtree(&mut s, &issue)
+                .await
+                .map_err(from_db)?;
+            s.close().await.map_err(from_db)?;
+            Ok(
+                json!({"issueIds": tree.iter().map(|i| i.id).collect::<Vec<_>>(), "issues": tree.iter().map(store::issues::single_json).collect::<Vec<_>>()}),
+            )
+        }
+        "issues.summaries.getOrchestration" => {
+            let mut s = db.session().await.map_err(from_db)?;
+            let issue = load_issue!(s, "issueId");
+            let include = params
+                .get("includeSubtree")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let summary = store::orchestration::summary(&mut s, &issue, include)
+                .await
+                .map_err(from_db)?;
+            s.close().await.map_err(from_db)?;
+            Ok(summary)
+        }
+        "issues.documents.list" => {
+            let mut s = db.session().await.map_err(from_db)?;
+            let issue = load_issue!(s, "issueId");
+            let docs = store::documents::list(&mut s, issue.id)
+                .await
+                .map_err(from_db)?;
+            s.close().await.map_err(from_db)?;
+            Ok(json!(docs))
+        }
+        "issues.documents.get" => {
+            let mut s = db.session().await.map_err(from_db)?;
+            let issue = load_issue!(s, "issueId");
+            let doc = store::documents::get(&mut s, issue.id, str_param(&params, "key")?)
+                .await
+                .map_err(from_db)?;
+            s.close().await.map_err(from_db)?;
+            Ok(json!(doc))
+        }
+        _ => Err(RpcError::new(
+            codes::METHOD_NOT_FOUND,
+            format!("unknown host method {method}"),
+        )),
+    }
+}
+
+fn writes<'a>(
+    host: &'a Arc<PluginHost>,
+    slot: &'a Slot,
+    method: &'a str,
+    params: Value,
+    actor: Actor,
+    scope: Option<Uuid>,
+) -> super::worker::BoxFutA<'a, Result<Value, RpcError>> {
+    Box::pin(writes_inner(host, slot, method, params, actor, scope))
+}
+
+async fn writes_inner(
+    host: &Arc<PluginHost>,
+    slot: &Slot,
+    method: &str,
+    params: Value,
+    actor: Actor,
+    scope: Option<Uuid>,
+) -> Result<Value, RpcError> {
+    let _ = &actor;
+    let in_scope = |company: Uuid| -> Result<(), RpcError> {
+        match scope {
+            Some(c) if c != company => Err(RpcError::new(
+                INVOCATION_SCOPE_DENIED,
+                "object not found in the invoking company",
+            )),
+            _ => Ok(()),
+        }
+    };
+    let db = &host.db;
+    macro_rules! load_issue {
+        ($conn:expr, $key:literal) => {{
+            let id = uuid_param(&params, $key)?;
+            let issue: Issue = store::issues::get(&mut $conn, id)
+                .await
+                .map_err(from_db)?
+                .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "issue not found"))?;
+            in_scope(issue.company_id)?;
+            issue
+        }};
+    }
+    match method {
+        "issues.create" => {
+            let company = uuid_param(&params, "companyId")?;
+            in_scope(company)?;
+            let own = format!("plugin:{}", slot.plugin.plugin_key);
+            let origin = params
+                .get("originKind")
+                .and_then(Value::as_str)
+                .unwrap_or(&own)
+                .to_string();
+            if origin != own && !origin.starts_with(&format!("{own}:")) {
+                return Err(RpcError::new(
+                    codes::CAPABILITY_DENIED,
+                    format!("Plugin may only use originKind values under {own}"),
+                ));
+            }
+            let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_string);
+            let new = store::issues::NewIssue {
+                title: str_param(&params, "title")?.to_string(),
+                description: text("description"),
+                status: text("status").unwrap_or_else(|| "backlog".into()),
+                priority: text("priority").unwrap_or_else(|| "medium".into()),
+                assignee_agent_id: params
+                    .get("assigneeAgentId")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok()),
+                assignee_user_id: None,
+                parent_id: params
+                    .get("parentId")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok()),
+                project_id: None,
+                goal_id: None,
+                billing_code: text("billingCode"),
+                origin_kind: origin,
+                origin_id: text("originId"),
+            };
+            if !store::issues::STATUSES.contains(&new.status.as_str())
+                || !store::issues::PRIORITIES.contains(&new.priority.as_str())
+            {
+                return Err(RpcError::new(
+                    codes::INVALID_PARAMS,
+                    "invalid status or priority",
+                ));
+            }
+            let blockers = uuid_list(&params, "blockedByIssueIds")?;
+            let mut tx = db.begin().await.map_err(from_db)?;
+            let issue = store::issues::create(&mut tx, &actor, company, &new)
+                .await
+                .map_err(from_db)?;
+            if !blockers.is_empty() {
+                store::orchestration::set_blocked_by(&mut tx, &actor, &issue, &blockers)
+                    .await
+                    .map_err(from_db)?;
+            }
+            tx.commit()
+                .await
+                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            Ok(store::issues::single_json(&issue))
+        }
+        "issues.update" => {
+            let mut tx = db.begin().await.map_err(from_db)?;
+            let issue = load_issue!(tx, "issueId");
+            let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_string);
+            let patch = store::issues::IssuePatch {
+                title: text("title"),
+                status: text("status"),
+                priority: text("priority"),
+                description: params
+                    .get("description")
+                    .map(|v| v.as_str().map(str::to_string)),
+                ..Default::default()
+            };
+            let updated = store::issues::update(&mut tx, &actor, &issue, &patch)
+                .await
+                .map_err(from_db)?;
+            tx.commit()
+                .await
+                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            Ok(store::issues::single_json(&updated))
+        }
+        "issues.relations.setBlockedBy" => {
+            let mut tx = db.begin().await.map_err(from_db)?;
+            let issue = load_issue!(tx, "issueId");
+            let blockers = uuid_list(&params, "blockedByIssueIds")?;
+            store::orchestration::set_blocked_by(&mut tx, &actor, &issue, &blockers)
+                .await
+                .map_err(from_db)?;
+            tx.commit()
+                .await
+                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            Ok(json!({"issueId": issue.id, "blockedByIssueIds": blockers}))
+        }
+        "issues.documents.upsert" => {
+            let mut tx = db.begin().await.map_err(from_db)?;
+            let issue = load_issue!(tx, "issueId");
+            let write = store::documents::Write {
+                key: str_param(&params, "key")?,
+                title: params.get("title").and_then(Value::as_str),
+                format: params
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .unwrap_or("markdown"),
+                body: str_param(&params, "body")?,
+                base_revision_id: params
+                    .get("baseRevisionId")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok()),
+            };
+            let doc = store::documents::upsert(&mut tx, &actor, &issue, &write)
+                .await
+                .map_err(from_db)?;
+            tx.commit()
+                .await
+                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            Ok(json!(doc))
+        }
+        "issues.createComment" => {
+            let mut tx = db.begin().await.map_err(from_db)?;
+            let issue = load_issue!(tx, "issueId");
+            let c = store::comments::create(&mut tx, &actor, &issue, str_param(&params, "body")?)
+                .await
+                .map_err(from_db)?;
+            tx.commit()
+                .await
+                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            Ok(json!(c))
+        }
+        "issues.requestWakeup" => {
+            let mut tx = db.begin().await.map_err(from_db)?;
+            let issue = load_issue!(tx, "issueId");
+            let not_queued = |reason: &str| Ok(json!({"queued": false, "reason": reason}));
+            if issue.status == "done" || issue.status == "cancelled" {
+                return not_queued("issue is in a terminal status");
+            }
+            let Some(agent_id) = issue.assignee_agent_id else {
+                return not_queued("issue has no assignee agent");
+            };
+            let agent = store::agents::get(&mut tx, agent_id)
+                .await
+                .map_err(from_db)?
+                .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "assignee not found"))?;
+            if agent.status == "paused"
+                || agent.status == "terminated"
+                || agent.status == "pending_approval"
+            {
+                return not_queued(&format!("assignee agent is {}", agent.status));
+            }
+            let w = store::agents::NewWakeup {
+                source: "automation".into(),
+                trigger_detail: Some("system".into()),
+                reason: params
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                payload: Some(json!({"issueId": issue.id, "pluginKey": slot.plugin.plugin_key})),
+                idempotency_key: params
+                    .get("idempotencyKey")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            };
+            let (row, created) = store::agents::request_wakeup(&mut tx, &actor, &agent, &w)
+                .await
+                .map_err(from_db)?;
+            tx.commit()
+                .await
+                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            Ok(json!({"queued": true, "wakeupRequestId": row.id, "deduplicated": !created}))
+        }
+        _ => Err(RpcError::new(
+            codes::METHOD_NOT_FOUND,
+            format!("unknown host method {method}"),
+        )),
+    }
+}

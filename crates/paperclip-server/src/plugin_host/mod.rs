@@ -1,0 +1,310 @@
+//! The plugin host: one worker process per ready plugin, supervised and restarted with backoff.
+//!
+//! Which plugins run is decided by the database (`plugins.status = 'ready'`), and every replica
+//! reconciles its workers against it every few seconds: no replica keeps plugin state that
+//! another could contradict.
+
+mod calls;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use paperclip_db::plugins::{self, Namespace, Plugin};
+use paperclip_db::store::Actor;
+use paperclip_db::Db;
+use paperclip_plugins::Manifest;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use self::worker::{codes, RpcError, Worker};
+use crate::SecretsState;
+
+/// What the host needs from the server.
+pub struct PluginHost {
+    pub db: Db,
+    /// Direct URL for plugin roles and migrations.
+    pub migration_url: String,
+    pub secrets: Arc<SecretsState>,
+    slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
+    invocations: Mutex<HashMap<String, (Actor, Option<Uuid>)>>,
+}
+
+/// A supervised plugin.
+pub struct Slot {
+    pub plugin: Plugin,
+    pub manifest: Manifest,
+    pub namespace: Option<Namespace>,
+    current: tokio::sync::RwLock<Option<Arc<Worker>>>,
+    stop: tokio::sync::Notify,
+    stopped: std::sync::atomic::AtomicBool,
+    pub restarts: std::sync::atomic::AtomicU32,
+}
+
+impl Slot {
+    /// The running worker, if any.
+    pub async fn worker(&self) -> Option<Arc<Worker>> {
+        self.current.read().await.clone()
+    }
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost").finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    pub fn new(db: Db, migration_url: String, secrets: Arc<SecretsState>) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            migration_url,
+            secrets,
+            slots: Mutex::default(),
+            invocations: Mutex::default(),
+        })
+    }
+
+    /// Database access for plugin SQL.
+    pub fn access(&self) -> plugins::Access<'_> {
+        plugins::Access {
+            url: &self.migration_url,
+            key: &self.secrets.key,
+        }
+    }
+
+    /// The slot of a running plugin.
+    pub fn slot(&self, plugin_id: Uuid) -> Option<Arc<Slot>> {
+        self.slots.lock().expect("slots").get(&plugin_id).cloned()
+    }
+
+    /// Starts workers of ready plugins and stops the others; call periodically.
+    pub async fn reconcile(self: &Arc<Self>) {
+        let ready: Vec<Plugin> = match self.db.session().await {
+            Ok(mut s) => {
+                let all = plugins::list(&mut s).await.unwrap_or_default();
+                let _ = s.close().await;
+                all.into_iter().filter(|p| p.status == "ready").collect()
+            }
+            Err(_) => return,
+        };
+        let running: Vec<Uuid> = self.slots.lock().expect("slots").keys().copied().collect();
+        for id in running {
+            let keep = ready.iter().any(|p| {
+                p.id == id
+                    && self
+                        .slot(id)
+                        .is_some_and(|s| s.plugin.updated_at == p.updated_at)
+            });
+            if !keep {
+                self.stop(id).await;
+            }
+        }
+        for p in ready {
+            if self.slot(p.id).is_none() {
+                self.start(p).await;
+            }
+        }
+    }
+
+    /// Keeps reconciling until the process ends.
+    pub fn spawn_reconciler(self: &Arc<Self>) {
+        let host = self.clone();
+        tokio::spawn(async move {
+            loop {
+                host.reconcile().await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        });
+    }
+
+    async fn start(self: &Arc<Self>, plugin: Plugin) {
+        let manifest: Manifest = match serde_json::from_value(plugin.manifest.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(plugin = %plugin.plugin_key, "bad stored manifest: {e}");
+                return;
+            }
+        };
+        let namespace = match self.db.session().await {
+            Ok(mut s) => {
+                let ns = plugins::namespace(&mut s, plugin.id).await.ok().flatten();
+                let _ = s.close().await;
+                ns
+            }
+            Err(_) => None,
+        };
+        let slot = Arc::new(Slot {
+            plugin,
+            manifest,
+            namespace,
+            current: Default::default(),
+            stop: Default::default(),
+            stopped: Default::default(),
+            restarts: Default::default(),
+        });
+        self.slots
+            .lock()
+            .expect("slots")
+            .insert(slot.plugin.id, slot.clone());
+        let host = self.clone();
+        tokio::spawn(async move { host.supervise(slot).await });
+    }
+
+    /// Stops a plugin's worker: `shutdown`, then kill after a grace period.
+    pub async fn stop(&self, plugin_id: Uuid) {
+        let Some(slot) = self.slots.lock().expect("slots").remove(&plugin_id) else {
+            return;
+        };
+        slot.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        slot.stop.notify_waiters();
+        let current = slot.current.write().await.take();
+        if let Some(w) = current {
+            let _ = w.call("shutdown", json!({}), Duration::from_secs(2)).await;
+            let mut child = w.child.lock().await;
+            if tokio::time::timeout(Duration::from_secs(3), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// Stops every worker (server shutdown).
+    pub async fn stop_all(&self) {
+        let ids: Vec<Uuid> = self.slots.lock().expect("slots").keys().copied().collect();
+        for id in ids {
+            self.stop(id).await;
+        }
+    }
+
+    async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
+        let mut backoff = Duration::from_millis(250);
+        while !slot.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            match self.run_once(&slot).await {
+                Ok(()) => backoff = Duration::from_millis(250),
+                Err(e) => {
+                    tracing::warn!(plugin = %slot.plugin.plugin_key, "plugin worker failed: {e}");
+                    self.set_error(&slot, Some(&e)).await;
+                }
+            }
+            if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            slot.restarts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = slot.stop.notified() => break,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn set_error(&self, slot: &Slot, error: Option<&str>) {
+        if let Ok(mut s) = self.db.session().await {
+            let _ = paperclip_db::plugins::set_last_error(&mut s, slot.plugin.id, error).await;
+            let _ = s.close().await;
+        }
+    }
+
+    /// Runs the worker until it exits.
+    async fn run_once(self: &Arc<Self>, slot: &Arc<Slot>) -> Result<(), String> {
+        let spec = slot
+            .manifest
+            .worker
+            .clone()
+            .ok_or("the manifest declares no worker")?;
+        let command = spec
+            .get("command")
+            .and_then(Value::as_str)
+            .ok_or("worker.command is missing")?
+            .to_string();
+        let args: Vec<String> = spec
+            .get("args")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let host = self.clone();
+        let s2 = slot.clone();
+        let dispatch: worker::Dispatch = Arc::new(move |method, params| {
+            calls::dispatch_owned(host.clone(), s2.clone(), method, params)
+        });
+        let w = Worker::spawn(
+            std::path::Path::new(&slot.plugin.install_path),
+            &command,
+            &args,
+            &slot.plugin.plugin_key,
+            dispatch,
+        )
+        .map_err(|e| format!("cannot start {command}: {e}"))?;
+        let init = w
+            .call(
+                "initialize",
+                json!({
+                    "manifest": slot.plugin.manifest, "config": {}, "apiVersion": 1,
+                    "instanceInfo": {"hostVersion": env!("CARGO_PKG_VERSION")},
+                    "databaseNamespace": slot.namespace.as_ref().map(|n| n.namespace_name.clone()),
+                }),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|e| format!("initialize failed: {}", e.message))?;
+        if init.get("ok").and_then(Value::as_bool) == Some(false) {
+            return Err("the worker answered initialize with ok: false".into());
+        }
+        *slot.current.write().await = Some(w.clone());
+        self.set_error(slot, None).await;
+        let status = w.child.lock().await.wait().await;
+        slot.current.write().await.take();
+        match status {
+            Ok(s) if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) => {
+                let _ = s;
+                Ok(())
+            }
+            Ok(s) => Err(format!("the worker exited ({s})")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Remembers who triggered a worker call, so the worker's host calls are attributed to them.
+    pub fn begin_invocation(&self, actor: Actor, company_id: Option<Uuid>) -> String {
+        let id = Uuid::new_v4().to_string();
+        self.invocations
+            .lock()
+            .expect("invocations")
+            .insert(id.clone(), (actor, company_id));
+        id
+    }
+
+    /// Forgets an invocation.
+    pub fn end_invocation(&self, id: &str) {
+        self.invocations.lock().expect("invocations").remove(id);
+    }
+
+    fn initiator(&self, params: &Value) -> Option<(Actor, Option<Uuid>)> {
+        let id = params.get("invocationId").and_then(Value::as_str)?;
+        self.invocations
+            .lock()
+            .expect("invocations")
+            .get(id)
+            .cloned()
+    }
+}
+
+/// Maps a worker RPC failure to an HTTP status for scoped routes.
+pub fn http_status(e: &RpcError) -> u16 {
+    match e.code {
+        codes::CAPABILITY_DENIED => 403,
+        codes::METHOD_NOT_IMPLEMENTED | codes::METHOD_NOT_FOUND => 501,
+        codes::WORKER_UNAVAILABLE => 503,
+        _ => 502,
+    }
+}

@@ -1,0 +1,209 @@
+//! One plugin worker process: JSON-RPC 2.0, one JSON message per line on stdio.
+//!
+//! Framing is kept apart from dispatch: the reader task sorts each line into a response to one of
+//! our calls, a call from the worker (answered by `dispatch`), or noise (logged, never fatal).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// JSON-RPC error codes (standard and upstream's plugin codes).
+pub mod codes {
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const WORKER_UNAVAILABLE: i64 = -32000;
+    pub const CAPABILITY_DENIED: i64 = -32001;
+    pub const WORKER_ERROR: i64 = -32002;
+    pub const TIMEOUT: i64 = -32003;
+    pub const METHOD_NOT_IMPLEMENTED: i64 = -32004;
+}
+
+/// A JSON-RPC error.
+#[derive(Debug, Clone)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>>;
+
+/// A boxed, sendable future borrowing for `'a`.
+pub type BoxFutA<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A boxed, sendable future.
+pub type BoxFut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// Answers a call from the worker.
+pub type Dispatch = Arc<dyn Fn(String, Value) -> BoxFut<Result<Value, RpcError>> + Send + Sync>;
+
+/// A running worker.
+pub struct Worker {
+    out: mpsc::Sender<String>,
+    pending: Pending,
+    next_id: AtomicU64,
+    pub child: tokio::sync::Mutex<Child>,
+}
+
+impl Worker {
+    /// Starts `command args…` in `dir` and wires its stdio.
+    pub fn spawn(
+        dir: &std::path::Path,
+        command: &str,
+        args: &[String],
+        plugin_key: &str,
+        dispatch: Dispatch,
+    ) -> std::io::Result<Arc<Self>> {
+        let mut child = Command::new(command)
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, mut rx) = mpsc::channel::<String>(256);
+        let pending: Pending = Arc::default();
+        let worker = Arc::new(Self {
+            out: tx.clone(),
+            pending: pending.clone(),
+            next_id: AtomicU64::new(1),
+            child: tokio::sync::Mutex::new(child),
+        });
+
+        // Writer: one line per message.
+        tokio::spawn(async move {
+            let mut stdin = stdin;
+            while let Some(line) = rx.recv().await {
+                if stdin.write_all(line.as_bytes()).await.is_err()
+                    || stdin.write_all(b"\n").await.is_err()
+                    || stdin.flush().await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        // Worker logs.
+        let key = plugin_key.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(plugin = %key, "{line}");
+            }
+        });
+        // Reader: responses, calls, noise.
+        let key = plugin_key.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+                    tracing::debug!(plugin = %key, "ignoring non-JSON-RPC output: {}", line.chars().take(200).collect::<String>());
+                    continue;
+                };
+                if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+                    tracing::debug!(plugin = %key, "ignoring a JSON line that is not JSON-RPC 2.0");
+                    continue;
+                }
+                match (msg.get("method").and_then(Value::as_str), msg.get("id")) {
+                    (Some(method), Some(id)) => {
+                        let (method, id, params) = (
+                            method.to_string(),
+                            id.clone(),
+                            msg.get("params").cloned().unwrap_or(Value::Null),
+                        );
+                        let tx = tx.clone();
+                        let dispatch = dispatch.clone();
+                        tokio::spawn(async move {
+                            let reply = match dispatch(method, params).await {
+                                Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                                Err(e) => {
+                                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": e.code, "message": e.message}})
+                                }
+                            };
+                            let _ = tx.send(reply.to_string()).await;
+                        });
+                    }
+                    (Some(method), None) => tracing::debug!(plugin = %key, "notification {method}"),
+                    (None, Some(id)) => {
+                        let Some(id) = id.as_u64() else { continue };
+                        let waiter = pending.lock().expect("pending lock").remove(&id);
+                        if let Some(w) = waiter {
+                            let result = match msg.get("error") {
+                                Some(e) => Err(RpcError::new(
+                                    e.get("code")
+                                        .and_then(Value::as_i64)
+                                        .unwrap_or(codes::WORKER_ERROR),
+                                    e.get("message")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("worker error"),
+                                )),
+                                None => Ok(msg.get("result").cloned().unwrap_or(Value::Null)),
+                            };
+                            let _ = w.send(result);
+                        }
+                    }
+                    (None, None) => {}
+                }
+            }
+            // The worker is gone: fail every call still waiting.
+            for (_, w) in pending.lock().expect("pending lock").drain() {
+                let _ = w.send(Err(RpcError::new(
+                    codes::WORKER_UNAVAILABLE,
+                    "the plugin worker exited",
+                )));
+            }
+        });
+        Ok(worker)
+    }
+
+    /// Calls `method` on the worker, waiting at most `timeout`.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, RpcError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        if self.out.send(msg.to_string()).await.is_err() {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(RpcError::new(
+                codes::WORKER_UNAVAILABLE,
+                "the plugin worker is not running",
+            ));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(RpcError::new(
+                codes::WORKER_UNAVAILABLE,
+                "the plugin worker exited",
+            )),
+            Err(_) => {
+                self.pending.lock().expect("pending lock").remove(&id);
+                Err(RpcError::new(
+                    codes::TIMEOUT,
+                    format!("{method} timed out after {}s", timeout.as_secs()),
+                ))
+            }
+        }
+    }
+}
