@@ -65,7 +65,17 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         key
     };
 
+    let secrets = Arc::new(paperclip_server::SecretsState {
+        key,
+        strict: settings.secrets.strict_mode,
+    });
+    let plugins = paperclip_server::plugin_host::PluginHost::new(
+        db.clone(),
+        target.migration_url.clone(),
+        secrets.clone(),
+    );
     let state = AppState {
+        plugins: plugins.clone(),
         db: db.clone(),
         info: Arc::new(ServerInfo {
             deployment_mode: settings.server.deployment_mode.clone(),
@@ -86,11 +96,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             ),
             bin_dir: settings.embedded().and_then(|e| e.bin_dir.clone()),
         }),
-        secrets: Arc::new(paperclip_server::SecretsState {
-            key,
-            strict: settings.secrets.strict_mode,
-        }),
+        secrets,
     };
+    // Workers of ready plugins; every replica reconciles against the database.
+    plugins.spawn_reconciler();
     if state.backup.enabled {
         tokio::spawn(scheduled_backups(state.clone()));
     }
@@ -113,6 +122,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             tokio::time::sleep(DRAIN_TIMEOUT).await;
         } => tracing::warn!("requests still running after {}s; stopping anyway", DRAIN_TIMEOUT.as_secs()),
     }
+    plugins.stop_all().await;
     db.close().await;
     target.shutdown()?;
     ui::info("Paperclip stopped.");

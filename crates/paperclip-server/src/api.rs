@@ -66,6 +66,24 @@ impl Api {
     verb!(put, "put", put);
     verb!(delete, "delete", delete);
 
+    /// Registers a handler for every method of `path` (documented as GET, POST, PATCH, DELETE).
+    pub fn any<H, T>(mut self, path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, axum::routing::any(handler));
+        for method in ["get", "post", "patch", "delete"] {
+            self.ops.push(Op {
+                method,
+                path,
+                summary,
+                tag: self.tag,
+            });
+        }
+        self
+    }
+
     /// The router and the operations.
     pub fn into_parts(self) -> (Router<AppState>, Vec<Op>) {
         (self.router, self.ops)

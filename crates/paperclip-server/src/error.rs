@@ -29,6 +29,12 @@ pub enum ApiError {
     Unprocessable { message: String, details: Value },
     /// 503: the database cannot be reached.
     Unavailable,
+    /// 503 with a message (a plugin that is not running).
+    Failed503(String),
+    /// 413.
+    PayloadTooLarge,
+    /// 415.
+    UnsupportedMediaType,
     /// 500 with a message safe to show (an operation that failed for a reason the user can fix).
     Failed(String),
     /// 500.
@@ -128,6 +134,15 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "Database unavailable" }),
+            ),
+            ApiError::Failed503(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": m })),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": "Request body too large" }),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({ "error": "Plugin routes accept JSON bodies only" }),
             ),
             ApiError::Failed(m) => {
                 tracing::error!(error = %m, "operation failed");

@@ -71,6 +71,8 @@ pub struct AppState {
     pub secrets: Arc<SecretsState>,
     /// Backups.
     pub backup: Arc<BackupState>,
+    /// Plugin workers of this process.
+    pub plugins: Arc<plugin_host::PluginHost>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -151,6 +153,14 @@ fn api() -> api::Api {
         .patch("/secrets/{secretId}", "Rename, re-describe, or set a new value (new version) (board)", secrets::patch)
         .post("/secrets/{secretId}/rotate", "Store a new version of the value (board)", secrets::rotate)
         .delete("/secrets/{secretId}", "Delete a secret and destroy its versions (board)", secrets::delete)
+        .tag("plugins")
+        .get("/plugins", "List plugins (board)", plugins::list)
+        .post("/plugins/install", "Install a plugin from a local folder and enable it (board)", plugins::install)
+        .get("/plugins/{pluginId}", "Get a plugin (board)", plugins::get)
+        .post("/plugins/{pluginId}/enable", "Enable a plugin: re-apply migrations, start its worker (board)", plugins::enable)
+        .post("/plugins/{pluginId}/disable", "Disable a plugin: stop its worker (board)", plugins::disable)
+        .delete("/plugins/{pluginId}", "Uninstall a plugin (board); its schema and data are kept", plugins::uninstall)
+        .any("/plugins/{pluginId}/api/{*path}", "A route the plugin declares in apiRoutes, forwarded to its worker", plugins::scoped)
         .tag("instance")
         .post("/instance/database-backups", "Take a database backup now (board; 409 while one runs)", instance::backup)
         .tag("costs")
@@ -225,13 +235,24 @@ mod tests {
             .connect_lazy("postgres://u:p@127.0.0.1:1/x")
             .unwrap();
         AppState {
-            db: Db::from_pool(pool, true),
+            db: Db::from_pool(pool.clone(), true),
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
             }),
             secrets: Arc::new(SecretsState { key, strict: false }),
+            plugins: plugin_host::PluginHost::new(
+                Db::from_pool(pool.clone(), true),
+                "postgres://u:p@127.0.0.1:1/x".into(),
+                Arc::new(SecretsState {
+                    key: paperclip_secrets::MasterKey::from_bytes(
+                        [9; 32],
+                        paperclip_secrets::KeySource::Env,
+                    ),
+                    strict: false,
+                }),
+            ),
             backup: Arc::new(BackupState {
                 enabled: false,
                 interval_minutes: 60,

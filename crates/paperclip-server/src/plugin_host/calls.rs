@@ -127,6 +127,7 @@ pub async fn dispatch(
         method,
         "db.namespace"
             | "db.query"
+            | "db.execute"
             | "issues.get"
             | "issues.list"
             | "issues.getSubtree"
@@ -134,8 +135,8 @@ pub async fn dispatch(
             | "issues.documents.list"
             | "issues.documents.get"
     );
-    // Two smaller state machines instead of one large one: rustc's Send analysis gives up on the
-    // single large future ("implementation of `Send` is not general enough").
+    // Two smaller state machines instead of one large one (each boxed with an explicit `Send`
+    // bound), which keeps rustc's Send analysis local and the errors readable.
     if reading {
         reads(host, slot, method, params, actor, scope).await
     } else {

@@ -40,6 +40,8 @@ pub struct Slot {
     stop: tokio::sync::Notify,
     stopped: std::sync::atomic::AtomicBool,
     pub restarts: std::sync::atomic::AtomicU32,
+    /// A worker is up and answered `initialize`.
+    pub running: std::sync::atomic::AtomicBool,
 }
 
 impl Slot {
@@ -143,6 +145,7 @@ impl PluginHost {
             stop: Default::default(),
             stopped: Default::default(),
             restarts: Default::default(),
+            running: Default::default(),
         });
         self.slots
             .lock()
@@ -261,8 +264,12 @@ impl PluginHost {
             return Err("the worker answered initialize with ok: false".into());
         }
         *slot.current.write().await = Some(w.clone());
+        slot.running
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.set_error(slot, None).await;
         let status = w.child.lock().await.wait().await;
+        slot.running
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         slot.current.write().await.take();
         match status {
             Ok(s) if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) => {

@@ -39,7 +39,18 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let secrets = Arc::new(paperclip_server::SecretsState {
+            key: test_key(),
+            strict,
+        });
+        let plugins = paperclip_server::plugin_host::PluginHost::new(
+            pool.clone(),
+            db.url.clone(),
+            secrets.clone(),
+        );
+        plugins.spawn_reconciler();
         let state = AppState {
+            plugins,
             db: pool,
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),
@@ -54,10 +65,7 @@ impl TestApp {
                 retention: paperclip_db::backup::retention::Retention::with_days(7),
                 bin_dir: None,
             }),
-            secrets: Arc::new(paperclip_server::SecretsState {
-                key: test_key(),
-                strict,
-            }),
+            secrets,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api", listener.local_addr().unwrap());

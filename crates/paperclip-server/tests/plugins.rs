@@ -1,0 +1,192 @@
+//! The orchestration smoke plugin end to end: install, a real worker process (Python, no SDK),
+//! scoped routes, host APIs, isolation, crash and restart, uninstall.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn smoke_dir() -> String {
+    format!(
+        "{}/../../examples/plugins/orchestration-smoke",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+const KEY: &str = "paperclipai.plugin-orchestration-smoke-example";
+
+async fn wait_running(app: &TestApp, want_restarts: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, p) = app.get(&format!("/plugins/{KEY}")).await;
+        if p["workerRunning"] == true
+            && p["restarts"].as_u64().unwrap_or(0) >= want_restarts
+            && p["lastError"].is_null()
+        {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "worker never came up: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_smoke_plugin_runs_end_to_end() {
+    let app = TestApp::spawn().await;
+    let (s, plugin) = app
+        .post("/plugins/install", json!({"path": smoke_dir()}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plugin}");
+    assert_eq!(plugin["status"], "ready");
+    wait_running(&app, 0).await;
+
+    let c = app.company("Plugin Co").await;
+    let agent = app.agent(&c, "Smoker").await;
+    let root = app
+        .issue(&c, json!({"title": "root", "assigneeAgentId": id(&agent)}))
+        .await;
+    let route = format!("/plugins/{KEY}/api/issues/{}/smoke", id(&root));
+    let (s, out) = app.post(&route, json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{out}");
+    assert_eq!(out["wakeupQueued"], true);
+    assert!(out["namespace"]
+        .as_str()
+        .unwrap()
+        .starts_with("plugin_orchestration_smoke_"));
+    assert_eq!(out["joinedRows"][0]["identifier"], root["identifier"]);
+    let subtree = out["subtreeIssueIds"].as_array().unwrap();
+    assert!(subtree.contains(&root["id"]) && subtree.contains(&out["childIssueId"]));
+    let (_, child) = app
+        .get(&format!(
+            "/issues/{}",
+            out["childIssueId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(child["originKind"], format!("plugin:{KEY}:child"));
+    assert_eq!(child["documentSummaries"][0]["key"], "orchestration-smoke");
+    let (_, blocker) = app
+        .get(&format!(
+            "/issues/{}",
+            out["blockerIssueId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(blocker["status"], "done");
+    assert_eq!(
+        out["summary"]["issues"][2]["blockedBy"][0]["id"], out["blockerIssueId"],
+        "{}",
+        out["summary"]
+    );
+
+    // Every mutation is the plugin's, naming who triggered it.
+    let (_, activity) = app
+        .get(&format!(
+            "/companies/{}/activity?entityId={}",
+            id(&c),
+            out["childIssueId"].as_str().unwrap()
+        ))
+        .await;
+    let created = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "issue.created")
+        .unwrap();
+    assert_eq!(created["actorType"], "plugin");
+    assert_eq!(created["details"]["sourcePluginKey"], KEY);
+    assert_eq!(created["details"]["initiatingActorType"], "user");
+
+    // The summary route reads the plugin's own table.
+    let res = app
+        .client
+        .get(format!("{}{route}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+
+    // Authorization, capabilities and input rules of scoped routes.
+    let (s, _) = app
+        .post(
+            &format!("/plugins/{KEY}/api/issues/{}/denied", id(&root)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "a host call without its capability"
+    );
+    let (s, _) = app
+        .post(&format!("/plugins/{KEY}/api/not/declared"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let other = app.company("Elsewhere").await;
+    let outsider = app.agent(&other, "Outsider").await;
+    let token = app.key(&outsider).await;
+    let (s, _) = app
+        .call(Method::POST, &route, Some(json!({})), Some(&token))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "an agent of another company");
+    let own_token = app.key(&agent).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/plugins/{KEY}/api/issues/{}/denied", id(&root)),
+            Some(json!({})),
+            Some(&own_token),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a board route called by an agent");
+    let res = app
+        .client
+        .post(format!("{}{route}", app.base))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // A crash: the call fails cleanly, the worker is restarted, the plugin works again.
+    let (s, _) = app
+        .post(
+            &format!("/plugins/{KEY}/api/crash"),
+            json!({"companyId": id(&c)}),
+        )
+        .await;
+    assert!(
+        s == StatusCode::SERVICE_UNAVAILABLE || s == StatusCode::BAD_GATEWAY,
+        "{s}"
+    );
+    wait_running(&app, 1).await;
+    let (s, _) = app.post(&route, json!({})).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // Disable and uninstall stop the worker; the schema and its rows stay.
+    let (_, p) = app
+        .post(&format!("/plugins/{KEY}/disable"), json!({}))
+        .await;
+    assert_eq!(
+        (p["status"].clone(), p["workerRunning"].clone()),
+        (json!("disabled"), json!(false))
+    );
+    let (s, _) = app.post(&route, json!({})).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, p) = app
+        .call(Method::DELETE, &format!("/plugins/{KEY}"), None, None)
+        .await;
+    assert_eq!(p["status"], "uninstalled");
+    let mut conn = app.db.connect().await;
+    let rows: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {}.smoke_runs",
+        out["namespace"].as_str().unwrap()
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows, 2);
+}
