@@ -70,6 +70,9 @@ pub enum Command {
     /// Company secrets maintenance.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Plugins: install, list, enable, disable, uninstall.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Move inline sensitive env values into secrets (alias of `secrets migrate-inline-env`).
     #[command(name = "secrets:migrate-inline-env", hide = true)]
     SecretsMigrateAlias {
@@ -78,6 +81,23 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install the plugin in a local folder (with a paperclip-plugin.json) and enable it.
+    Install {
+        /// The plugin folder.
+        path: std::path::PathBuf,
+    },
+    /// List installed plugins.
+    List,
+    /// Enable a plugin (re-applies its migrations; running servers start its worker).
+    Enable { plugin: String },
+    /// Disable a plugin (running servers stop its worker).
+    Disable { plugin: String },
+    /// Uninstall a plugin; its database schema and data are kept.
+    Uninstall { plugin: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +199,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             };
             crate::secrets::configure(&section, provider, strict, key_file)
         }
+        Command::Plugin(cmd) => crate::plugins::run(cmd).await,
         Command::Secrets(SecretsCommand::RotateMasterKey) => {
             crate::secrets::rotate_master_key().await
         }
