@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_secrets"),
     migration!(4, "0004_plugins"),
     migration!(5, "0005_issue_relations"),
+    migration!(6, "0006_plugin_events"),
 ];
 
 /// Advisory lock key held while migrating ("paperclip" in ASCII, truncated).

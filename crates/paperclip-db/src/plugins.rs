@@ -206,6 +206,45 @@ pub async fn set_last_error(
     Ok(())
 }
 
+/// Claims up to `limit` queued events of a plugin (skipping rows another replica holds) on `conn`,
+/// which must be inside a transaction; delete each with [`ack_event`] once the worker confirms.
+pub async fn claim_events(
+    conn: &mut PgConnection,
+    plugin_id: Uuid,
+    limit: i64,
+) -> Result<Vec<(i64, Value)>> {
+    qa("SELECT o.id, jsonb_build_object('id', a.id, 'type', a.action, 'companyId', a.company_id, 'entityType', a.entity_type,
+               'entityId', a.entity_id, 'actorType', a.actor_type, 'actorId', a.actor_id, 'details', a.details,
+               'occurredAt', a.created_at)
+        FROM plugin_event_outbox o JOIN activity_log a ON a.id = o.activity_id
+        WHERE o.plugin_id = $1 ORDER BY o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED")
+    .bind(plugin_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+    .map_err(DbError::sql("cannot claim plugin events"))
+}
+
+/// Removes an acknowledged event from the outbox.
+pub async fn ack_event(conn: &mut PgConnection, outbox_id: i64) -> Result<()> {
+    q("DELETE FROM plugin_event_outbox WHERE id = $1")
+        .bind(outbox_id)
+        .execute(conn)
+        .await
+        .map_err(DbError::sql("cannot acknowledge the event"))?;
+    Ok(())
+}
+
+/// Counts a failed delivery attempt.
+pub async fn fail_event(conn: &mut PgConnection, outbox_id: i64) -> Result<()> {
+    q("UPDATE plugin_event_outbox SET attempts = attempts + 1 WHERE id = $1")
+        .bind(outbox_id)
+        .execute(conn)
+        .await
+        .map_err(DbError::sql("cannot update the event"))?;
+    Ok(())
+}
+
 /// Disables a plugin (its data stays).
 pub async fn disable(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plugin> {
     q("UPDATE plugins SET status = 'disabled' WHERE id = $1 AND status <> 'uninstalled'")

@@ -112,6 +112,22 @@ pub trait Plugin: Send + Sync + 'static {
         async { true }
     }
 
+    /// `onEvent`: a domain event the manifest subscribes to (`events` + `events.subscribe`).
+    /// Returning `Ok` acknowledges it: it is never delivered again. The default declines
+    /// (`METHOD_NOT_IMPLEMENTED`), which the host also treats as handled.
+    fn on_event(
+        &self,
+        _host: &Host,
+        _event: Value,
+    ) -> impl Future<Output = Result<(), RpcError>> + Send {
+        async {
+            Err(RpcError {
+                code: -32004,
+                message: "onEvent is not implemented".into(),
+            })
+        }
+    }
+
     /// `handleApiRequest` for the routes declared in `apiRoutes`.
     fn handle_api_request(
         &self,
@@ -360,6 +376,10 @@ pub async fn run<P: Plugin>(plugin: P) {
                     let result: Result<Value, RpcError> = match method.as_str() {
                         "initialize" => Ok(json!({"ok": plugin.initialize(&host, &params).await})),
                         "health" => Ok(json!({"status": "ok"})),
+                        "onEvent" => plugin
+                            .on_event(&host, params.get("event").cloned().unwrap_or(Value::Null))
+                            .await
+                            .map(|()| json!({})),
                         "handleApiRequest" => match serde_json::from_value::<ApiRequest>(params) {
                             Ok(req) => plugin
                                 .handle_api_request(&host, req)

@@ -151,6 +151,24 @@ async fn the_smoke_plugin_runs_end_to_end() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
+    // Events: the worker records every `issue.created` it receives.
+    let ns = out["namespace"].as_str().unwrap().to_string();
+    let mut conn = app.db.connect().await;
+    let count_sql =
+        format!("SELECT count(*) FROM {ns}.smoke_events WHERE event_type = 'issue.created'");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = sqlx::query_scalar(&count_sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        if n >= 3 {
+            break; // root, blocker, child
+        }
+        assert!(Instant::now() < deadline, "events not delivered ({n})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // A crash: the call fails cleanly, the worker is restarted, the plugin works again.
     let (s, _) = app
         .post(
@@ -165,6 +183,31 @@ async fn the_smoke_plugin_runs_end_to_end() {
     wait_running(&app, 1).await;
     let (s, _) = app.post(&route, json!({})).await;
     assert_eq!(s, StatusCode::CREATED);
+    // After the restart: new events arrive, acknowledged ones never come back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (pending, dups): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT (SELECT count(*) FROM plugin_event_outbox),
+                    (SELECT count(*) FROM (SELECT activity_id FROM {ns}.smoke_events GROUP BY activity_id HAVING count(*) > 1) d)"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(dups, 0, "an event was delivered twice");
+        if pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pending} events still queued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let n: i64 = sqlx::query_scalar(&count_sql)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        n, 5,
+        "the root and two smoke runs' blocker and child issues, each delivered once"
+    );
 
     // Disable and uninstall stop the worker; the schema and its rows stay.
     let (_, p) = app

@@ -123,6 +123,11 @@ def handle(msg):
         elif method == "shutdown":
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
             sys.exit(0)
+        elif method == "onEvent":
+            event = params["event"]
+            call("db.execute", {"sql": "INSERT INTO smoke_events (activity_id, event_type) VALUES ($1::uuid, $2)",
+                                "params": [event["id"], event["type"]]})
+            result = {}
         elif method == "handleApiRequest":
             result = handle_api(params)
         else:

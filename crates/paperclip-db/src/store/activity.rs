@@ -66,8 +66,15 @@ pub async fn record(conn: &mut PgConnection, actor: &Actor, mut e: Entry<'_>) ->
         );
         d.insert("initiatingRunId".into(), serde_json::json!(actor.run_id));
     }
-    q("INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    // The activity row and, in the same statement, one outbox row per ready plugin subscribed to
+    // this action (manifest `events` plus the `events.subscribe` capability).
+    q("WITH a AS (
+           INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id
+       )
+       INSERT INTO plugin_event_outbox (plugin_id, activity_id)
+       SELECT p.id, a.id FROM a, plugins p
+       WHERE p.status = 'ready' AND p.manifest->'events' ? $4 AND p.manifest->'capabilities' ? 'events.subscribe'")
     .bind(e.company_id)
     .bind(actor.actor_type())
     .bind(actor.actor_id())

@@ -266,6 +266,9 @@ impl PluginHost {
         *slot.current.write().await = Some(w.clone());
         slot.running
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        if slot.manifest.has("events.subscribe") {
+            tokio::spawn(deliver_events(self.db.clone(), slot.plugin.id, w.clone()));
+        }
         self.set_error(slot, None).await;
         let status = w.child.lock().await.wait().await;
         slot.running
@@ -304,6 +307,59 @@ impl PluginHost {
             .get(id)
             .cloned()
     }
+}
+
+/// Delivers queued events to one worker until it goes away: claimed with SKIP LOCKED (one replica
+/// delivers each event), deleted when the worker acknowledges, kept (attempt counted) when it fails,
+/// so a restarted worker gets what was not acknowledged and never an acknowledged event again.
+async fn deliver_events(db: Db, plugin_id: Uuid, worker: Arc<Worker>) {
+    while worker.is_alive() {
+        let w = worker.clone();
+        let db2 = db.clone();
+        // sqlx transactions trip rustc's Send analysis inside spawned tasks; run each round on a
+        // blocking thread of this runtime instead (see `plugins::run_unsend`).
+        let alive =
+            plugins::run_unsend(move || async move { deliver_round(&db2, plugin_id, &w).await })
+                .await;
+        if !alive {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One delivery round; false once the worker is gone.
+async fn deliver_round(db: &Db, plugin_id: Uuid, worker: &Worker) -> bool {
+    let Ok(mut tx) = db.begin().await else {
+        return true;
+    };
+    let events = plugins::claim_events(&mut tx, plugin_id, 20)
+        .await
+        .unwrap_or_default();
+    let mut alive = true;
+    for (outbox_id, event) in events {
+        match worker
+            .call("onEvent", json!({"event": event}), Duration::from_secs(10))
+            .await
+        {
+            Ok(_) => {
+                let _ = plugins::ack_event(&mut tx, outbox_id).await;
+            }
+            // A worker that does not handle events acknowledges them by not implementing it.
+            Err(e)
+                if e.code == codes::METHOD_NOT_FOUND || e.code == codes::METHOD_NOT_IMPLEMENTED =>
+            {
+                let _ = plugins::ack_event(&mut tx, outbox_id).await;
+            }
+            Err(e) => {
+                let _ = plugins::fail_event(&mut tx, outbox_id).await;
+                alive = e.code != codes::WORKER_UNAVAILABLE;
+                break;
+            }
+        }
+    }
+    let _ = tx.commit().await;
+    alive
 }
 
 /// Maps a worker RPC failure to an HTTP status for scoped routes.

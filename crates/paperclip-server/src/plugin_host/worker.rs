@@ -57,6 +57,7 @@ pub struct Worker {
     pending: Pending,
     next_id: AtomicU64,
     pub child: tokio::sync::Mutex<Child>,
+    alive: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Worker {
@@ -81,11 +82,13 @@ impl Worker {
         let stderr = child.stderr.take().expect("piped");
         let (tx, mut rx) = mpsc::channel::<String>(256);
         let pending: Pending = Arc::default();
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let worker = Arc::new(Self {
             out: tx.clone(),
             pending: pending.clone(),
             next_id: AtomicU64::new(1),
             child: tokio::sync::Mutex::new(child),
+            alive: alive.clone(),
         });
 
         // Writer: one line per message.
@@ -163,6 +166,7 @@ impl Worker {
                 }
             }
             // The worker is gone: fail every call still waiting.
+            alive.store(false, Ordering::SeqCst);
             for (_, w) in pending.lock().expect("pending lock").drain() {
                 let _ = w.send(Err(RpcError::new(
                     codes::WORKER_UNAVAILABLE,
@@ -171,6 +175,11 @@ impl Worker {
             }
         });
         Ok(worker)
+    }
+
+    /// False once the worker's stdout has closed (it exited).
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
     }
 
     /// Calls `method` on the worker, waiting at most `timeout`.

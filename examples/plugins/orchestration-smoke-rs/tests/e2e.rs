@@ -22,11 +22,12 @@ fn plugin_dir() -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("migrations")).unwrap();
-    std::fs::copy(
-        format!("{src}/migrations/001_orchestration_smoke.sql"),
-        dir.path().join("migrations/001_orchestration_smoke.sql"),
-    )
-    .unwrap();
+    for f in std::fs::read_dir(format!("{src}/migrations"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(f.path(), dir.path().join("migrations").join(f.file_name())).unwrap();
+    }
     dir
 }
 
