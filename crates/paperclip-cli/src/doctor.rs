@@ -184,6 +184,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 ),
             }
             secrets_key_check(&mut r, &settings, &target).await;
+            plugin_checks(&mut r, &target).await;
             match migrate::status(&target.migration_url).await {
                 Ok(s) if s.pending.is_empty() => r.ok("migrations", format!("{} applied, none pending", s.applied.len())),
                 Ok(s) => r.note("migrations", format!("{} pending ({}); they are applied at the next start or by `paperclipai db migrate`", s.pending.len(), s.pending_names().join(", "))),
@@ -294,4 +295,37 @@ async fn secrets_key_check(r: &mut Report, settings: &Settings, target: &Target)
             "restore the original key file (see docs/SECRETS.md)",
         ),
     }
+}
+
+async fn plugin_checks(r: &mut Report, target: &Target) {
+    let Ok(mut conn) = paperclip_db::pool::connect_direct(&target.migration_url).await else {
+        return;
+    };
+    let Ok(all) = paperclip_db::plugins::list(&mut conn).await else {
+        return;
+    };
+    for p in all.iter().filter(|p| p.status != "uninstalled") {
+        let name = format!("plugin {}", p.plugin_key);
+        if let Some(e) = &p.last_error {
+            r.fail(
+                &name,
+                format!("{}: {e}", p.status),
+                format!(
+                    "fix the plugin, then `paperclipai plugin enable {}`",
+                    p.plugin_key
+                ),
+            );
+            continue;
+        }
+        match paperclip_db::plugins::namespace(&mut conn, p.id).await {
+            Ok(Some(ns)) if ns.status != "active" => r.fail(&name, format!("namespace {} is {}", ns.namespace_name, ns.status), format!("fix its migrations, then `paperclipai plugin enable {}`", p.plugin_key)),
+            Ok(Some(ns)) if ns.isolation != "role" => r.note(&name, format!(
+                "namespace {} uses statement checks only: the database user may not create roles; grant CREATEROLE for PostgreSQL-enforced isolation",
+                ns.namespace_name
+            )),
+            Ok(Some(ns)) => r.ok(&name, format!("{} (namespace {}, isolated by role {})", p.status, ns.namespace_name, ns.role_name.unwrap_or_default())),
+            _ => r.ok(&name, p.status.clone()),
+        }
+    }
+    let _ = sqlx::Connection::close(conn).await;
 }

@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_plugins"),
     migration!(5, "0005_issue_relations"),
     migration!(6, "0006_plugin_events"),
+    migration!(7, "0007_plugin_config_state"),
 ];
 
 /// Advisory lock key held while migrating ("paperclip" in ASCII, truncated).

@@ -245,6 +245,91 @@ pub async fn fail_event(conn: &mut PgConnection, outbox_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Where a state value lives.
+#[derive(Debug, Clone)]
+pub struct StateKey {
+    pub scope_kind: String,
+    pub scope_id: Option<String>,
+    pub namespace: String,
+    pub key: String,
+}
+
+/// `state.get`.
+pub async fn state_get(
+    conn: &mut PgConnection,
+    plugin_id: Uuid,
+    k: &StateKey,
+) -> Result<Option<Value>> {
+    qs("SELECT value FROM plugin_state WHERE plugin_id = $1 AND scope_kind = $2 AND scope_id IS NOT DISTINCT FROM $3
+        AND namespace = $4 AND state_key = $5")
+    .bind(plugin_id)
+    .bind(&k.scope_kind)
+    .bind(&k.scope_id)
+    .bind(&k.namespace)
+    .bind(&k.key)
+    .fetch_optional(conn)
+    .await
+    .map_err(DbError::sql("cannot read plugin state"))
+}
+
+/// `state.set` (upsert).
+pub async fn state_set(
+    conn: &mut PgConnection,
+    plugin_id: Uuid,
+    k: &StateKey,
+    value: &Value,
+) -> Result<()> {
+    q("INSERT INTO plugin_state (plugin_id, scope_kind, scope_id, namespace, state_key, value) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (plugin_id, scope_kind, scope_id, namespace, state_key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()")
+    .bind(plugin_id)
+    .bind(&k.scope_kind)
+    .bind(&k.scope_id)
+    .bind(&k.namespace)
+    .bind(&k.key)
+    .bind(value)
+    .execute(conn)
+    .await
+    .map_err(DbError::sql("cannot write plugin state"))?;
+    Ok(())
+}
+
+/// `state.delete`.
+pub async fn state_delete(conn: &mut PgConnection, plugin_id: Uuid, k: &StateKey) -> Result<bool> {
+    let done = q("DELETE FROM plugin_state WHERE plugin_id = $1 AND scope_kind = $2 AND scope_id IS NOT DISTINCT FROM $3
+                  AND namespace = $4 AND state_key = $5")
+        .bind(plugin_id)
+        .bind(&k.scope_kind)
+        .bind(&k.scope_id)
+        .bind(&k.namespace)
+        .bind(&k.key)
+        .execute(conn)
+        .await
+        .map_err(DbError::sql("cannot delete plugin state"))?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// `config.get`: the company's config merged over the instance-wide one.
+pub async fn config_get(
+    conn: &mut PgConnection,
+    plugin_id: Uuid,
+    company_id: Option<Uuid>,
+) -> Result<Value> {
+    let rows: Vec<(Option<Uuid>, Value)> = qa("SELECT company_id, config FROM plugin_config WHERE plugin_id = $1 AND (company_id IS NULL OR company_id = $2)
+                                               ORDER BY company_id NULLS FIRST")
+        .bind(plugin_id)
+        .bind(company_id)
+        .fetch_all(conn)
+        .await
+        .map_err(DbError::sql("cannot read plugin config"))?;
+    let mut merged = serde_json::Map::new();
+    for (_, config) in rows {
+        if let Value::Object(m) = config {
+            merged.extend(m);
+        }
+    }
+    Ok(Value::Object(merged))
+}
+
 /// Disables a plugin (its data stays).
 pub async fn disable(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plugin> {
     q("UPDATE plugins SET status = 'disabled' WHERE id = $1 AND status <> 'uninstalled'")

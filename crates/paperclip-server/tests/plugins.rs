@@ -151,6 +151,15 @@ async fn the_smoke_plugin_runs_end_to_end() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
+    // Plugin state, scoped to the invoking company.
+    let (s, st) = app
+        .post(
+            &format!("/plugins/{KEY}/api/state"),
+            json!({"companyId": id(&c), "key": "counter", "value": {"n": 1}}),
+        )
+        .await;
+    assert_eq!((s, st), (StatusCode::OK, json!({"value": {"n": 1}})));
+
     // Events: the worker records every `issue.created` it receives.
     let ns = out["namespace"].as_str().unwrap().to_string();
     let mut conn = app.db.connect().await;

@@ -103,6 +103,11 @@ def handle_api(req):
         return smoke(req)
     if key == "summary":
         return summary_route(req)
+    if key == "state":
+        inv, body = req["invocationId"], req.get("body") or {}
+        scope = {"invocationId": inv, "scopeKind": "company", "scopeId": req["companyId"], "stateKey": body["key"]}
+        call("state.set", dict(scope, value=body.get("value")))
+        return {"status": 200, "body": call("state.get", scope)}
     if key == "denied":
         # issues.update is not among this plugin's capabilities: the host must refuse it.
         call("issues.update", {"invocationId": req["invocationId"], "issueId": req["params"]["issueId"], "title": "hijacked"})

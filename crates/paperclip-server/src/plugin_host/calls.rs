@@ -27,6 +27,9 @@ fn capability_for(method: &str) -> Option<&'static str> {
         "issues.requestWakeup" => "issues.wakeup",
         "issues.summaries.getOrchestration" => "issues.orchestration.read",
         "issues.createComment" => "issue.comments.create",
+        "issues.documents.delete" => "issue.documents.write",
+        "state.get" => "plugin.state.read",
+        "state.set" | "state.delete" => "plugin.state.write",
         _ => return None,
     })
 }
@@ -91,6 +94,18 @@ pub async fn dispatch(
     method: &str,
     params: Value,
 ) -> Result<Value, RpcError> {
+    if method == "config.get" {
+        let company = params
+            .get("companyId")
+            .and_then(Value::as_str)
+            .and_then(|c| Uuid::parse_str(c).ok());
+        let mut s = host.db.session().await.map_err(from_db)?;
+        let config = paperclip_db::plugins::config_get(&mut s, slot.plugin.id, company)
+            .await
+            .map_err(from_db)?;
+        s.close().await.map_err(from_db)?;
+        return Ok(config);
+    }
     if method == "log" {
         let message = params
             .get("message")
@@ -514,6 +529,76 @@ async fn writes_inner(
                 .await
                 .map_err(|e| from_db(DbError::sql("commit")(e)))?;
             Ok(json!({"queued": true, "wakeupRequestId": row.id, "deduplicated": !created}))
+        }
+        "state.get" | "state.set" | "state.delete" => {
+            let k = paperclip_db::plugins::StateKey {
+                scope_kind: params
+                    .get("scopeKind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("instance")
+                    .to_string(),
+                scope_id: params
+                    .get("scopeId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                namespace: params
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    .to_string(),
+                key: str_param(&params, "stateKey")?.to_string(),
+            };
+            // Company-scoped state belongs to the invoking company.
+            if k.scope_kind == "company" {
+                let c = k
+                    .scope_id
+                    .as_deref()
+                    .and_then(|c| Uuid::parse_str(c).ok())
+                    .ok_or_else(|| {
+                        RpcError::new(codes::INVALID_PARAMS, "scopeId must be a company id")
+                    })?;
+                in_scope(c)?;
+            }
+            let mut s = db.session().await.map_err(from_db)?;
+            let out = match method {
+                "state.get" => paperclip_db::plugins::state_get(&mut s, slot.plugin.id, &k)
+                    .await
+                    .map(|v| json!({"value": v})),
+                "state.set" => paperclip_db::plugins::state_set(
+                    &mut s,
+                    slot.plugin.id,
+                    &k,
+                    params.get("value").unwrap_or(&Value::Null),
+                )
+                .await
+                .map(|()| json!({})),
+                _ => paperclip_db::plugins::state_delete(&mut s, slot.plugin.id, &k)
+                    .await
+                    .map(|d| json!({"deleted": d})),
+            }
+            .map_err(from_db)?;
+            s.close().await.map_err(from_db)?;
+            Ok(out)
+        }
+        "issues.documents.delete" => {
+            let mut tx = db.begin().await.map_err(from_db)?;
+            let issue = load_issue!(tx, "issueId");
+            let doc = store::documents::get(&mut tx, issue.id, str_param(&params, "key")?)
+                .await
+                .map_err(from_db)?;
+            let deleted = match doc {
+                Some(d) => {
+                    store::documents::delete(&mut tx, &actor, &issue, &d)
+                        .await
+                        .map_err(from_db)?;
+                    true
+                }
+                None => false,
+            };
+            tx.commit()
+                .await
+                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            Ok(json!({"deleted": deleted}))
         }
         _ => Err(RpcError::new(
             codes::METHOD_NOT_FOUND,
