@@ -55,7 +55,10 @@ async fn install_by_cli_then_serve_then_uninstall() {
     assert!(String::from_utf8_lossy(&inst.output(&["plugin", "list"]).stdout).contains(KEY));
 
     let doctor = String::from_utf8_lossy(&inst.output(&["doctor"]).stdout).into_owned();
-    assert!(doctor.contains(&format!("✓ plugin {KEY}")) && doctor.contains("isolated by role"), "{doctor}");
+    assert!(
+        doctor.contains(&format!("✓ plugin {KEY}")) && doctor.contains("isolated by role"),
+        "{doctor}"
+    );
 
     let server = inst.start();
     let pid = server.child.id();

@@ -5,7 +5,7 @@
 //! Two things break:
 //! - named prepared statements: sqlx names a statement whenever a query is "persistent" (its
 //!   default), even with the statement cache disabled, so pooler mode needs both
-//!   `statement_cache_capacity(0)` and `.persistent(false)` ([`Db::query`] and friends apply it);
+//!   `statement_cache_capacity(0)` and `.persistent(false)` (the store's [`q`], [`qa`], [`qs`] apply it);
 //! - unnamed statements too: sqlx sends Parse+Describe+Sync, then Bind+Execute+Sync. Between the
 //!   two Syncs the pooler may switch server connections, so the Bind fails ("unnamed prepared
 //!   statement does not exist") or, worse, binds another client's unnamed statement and returns
@@ -112,22 +112,6 @@ impl Db {
     /// Whether named prepared statements are in use (false behind a transaction pooler).
     pub fn prepared_statements(&self) -> bool {
         self.prepared_statements
-    }
-
-    /// A query that is safe for this pool's mode.
-    pub fn query<'q>(&self, sql: &'q str) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-        sqlx::query(sql).persistent(self.prepared_statements && named_statements())
-    }
-
-    /// A typed query that is safe for this pool's mode.
-    pub fn query_as<'q, T>(
-        &self,
-        sql: &'q str,
-    ) -> sqlx::query::QueryAs<'q, Postgres, T, PgArguments>
-    where
-        T: for<'r> FromRow<'r, PgRow>,
-    {
-        sqlx::query_as(sql).persistent(self.prepared_statements && named_statements())
     }
 
     /// A scalar query that is safe for this pool's mode.

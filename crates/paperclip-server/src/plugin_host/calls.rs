@@ -13,6 +13,30 @@ use super::{PluginHost, Slot};
 
 const INVOCATION_SCOPE_DENIED: i64 = -32005;
 
+/// Within an invocation, a plugin only touches the invoking company's objects.
+fn check_scope(scope: Option<Uuid>, company: Uuid) -> Result<(), RpcError> {
+    match scope {
+        Some(c) if c != company => Err(RpcError::new(
+            INVOCATION_SCOPE_DENIED,
+            "object not found in the invoking company",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Loads the issue named by `params[$key]`, checked against the invocation's company.
+macro_rules! load_issue {
+    ($conn:expr, $params:expr, $scope:expr, $key:literal) => {{
+        let id = uuid_param(&$params, $key)?;
+        let issue: Issue = store::issues::get(&mut $conn, id)
+            .await
+            .map_err(from_db)?
+            .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "issue not found"))?;
+        check_scope($scope, issue.company_id)?;
+        issue
+    }};
+}
+
 fn capability_for(method: &str) -> Option<&'static str> {
     Some(match method {
         "db.namespace" | "db.query" => "database.namespace.read",
@@ -179,27 +203,8 @@ async fn reads_inner(
     scope: Option<Uuid>,
 ) -> Result<Value, RpcError> {
     let _ = &actor;
-    let in_scope = |company: Uuid| -> Result<(), RpcError> {
-        match scope {
-            Some(c) if c != company => Err(RpcError::new(
-                INVOCATION_SCOPE_DENIED,
-                "object not found in the invoking company",
-            )),
-            _ => Ok(()),
-        }
-    };
+    let in_scope = |company: Uuid| check_scope(scope, company);
     let db = &host.db;
-    macro_rules! load_issue {
-        ($conn:expr, $key:literal) => {{
-            let id = uuid_param(&params, $key)?;
-            let issue: Issue = store::issues::get(&mut $conn, id)
-                .await
-                .map_err(from_db)?
-                .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "issue not found"))?;
-            in_scope(issue.company_id)?;
-            issue
-        }};
-    }
     match method {
         "db.namespace" => {
             let ns = slot.namespace.as_ref().ok_or_else(|| {
@@ -240,7 +245,7 @@ async fn reads_inner(
         }
         "issues.get" => {
             let mut s = db.session().await.map_err(from_db)?;
-            let issue = load_issue!(s, "issueId");
+            let issue = load_issue!(s, params, scope, "issueId");
             s.close().await.map_err(from_db)?;
             Ok(store::issues::single_json(&issue))
         }
@@ -273,7 +278,7 @@ async fn reads_inner(
         }
         "issues.getSubtree" => {
             let mut s = db.session().await.map_err(from_db)?;
-            let issue = load_issue!(s, "issueId");
+            let issue = load_issue!(s, params, scope, "issueId");
             let tree = store::orchestration::subtree(&mut s, &issue)
                 .await
                 .map_err(from_db)?;
@@ -284,7 +289,7 @@ async fn reads_inner(
         }
         "issues.summaries.getOrchestration" => {
             let mut s = db.session().await.map_err(from_db)?;
-            let issue = load_issue!(s, "issueId");
+            let issue = load_issue!(s, params, scope, "issueId");
             let include = params
                 .get("includeSubtree")
                 .and_then(Value::as_bool)
@@ -297,7 +302,7 @@ async fn reads_inner(
         }
         "issues.documents.list" => {
             let mut s = db.session().await.map_err(from_db)?;
-            let issue = load_issue!(s, "issueId");
+            let issue = load_issue!(s, params, scope, "issueId");
             let docs = store::documents::list(&mut s, issue.id)
                 .await
                 .map_err(from_db)?;
@@ -306,7 +311,7 @@ async fn reads_inner(
         }
         "issues.documents.get" => {
             let mut s = db.session().await.map_err(from_db)?;
-            let issue = load_issue!(s, "issueId");
+            let issue = load_issue!(s, params, scope, "issueId");
             let doc = store::documents::get(&mut s, issue.id, str_param(&params, "key")?)
                 .await
                 .map_err(from_db)?;
@@ -340,27 +345,8 @@ async fn writes_inner(
     scope: Option<Uuid>,
 ) -> Result<Value, RpcError> {
     let _ = &actor;
-    let in_scope = |company: Uuid| -> Result<(), RpcError> {
-        match scope {
-            Some(c) if c != company => Err(RpcError::new(
-                INVOCATION_SCOPE_DENIED,
-                "object not found in the invoking company",
-            )),
-            _ => Ok(()),
-        }
-    };
+    let in_scope = |company: Uuid| check_scope(scope, company);
     let db = &host.db;
-    macro_rules! load_issue {
-        ($conn:expr, $key:literal) => {{
-            let id = uuid_param(&params, $key)?;
-            let issue: Issue = store::issues::get(&mut $conn, id)
-                .await
-                .map_err(from_db)?
-                .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "issue not found"))?;
-            in_scope(issue.company_id)?;
-            issue
-        }};
-    }
     match method {
         "issues.create" => {
             let company = uuid_param(&params, "companyId")?;
@@ -423,7 +409,7 @@ async fn writes_inner(
         }
         "issues.update" => {
             let mut tx = db.begin().await.map_err(from_db)?;
-            let issue = load_issue!(tx, "issueId");
+            let issue = load_issue!(tx, params, scope, "issueId");
             let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_string);
             let patch = store::issues::IssuePatch {
                 title: text("title"),
@@ -444,7 +430,7 @@ async fn writes_inner(
         }
         "issues.relations.setBlockedBy" => {
             let mut tx = db.begin().await.map_err(from_db)?;
-            let issue = load_issue!(tx, "issueId");
+            let issue = load_issue!(tx, params, scope, "issueId");
             let blockers = uuid_list(&params, "blockedByIssueIds")?;
             store::orchestration::set_blocked_by(&mut tx, &actor, &issue, &blockers)
                 .await
@@ -456,7 +442,7 @@ async fn writes_inner(
         }
         "issues.documents.upsert" => {
             let mut tx = db.begin().await.map_err(from_db)?;
-            let issue = load_issue!(tx, "issueId");
+            let issue = load_issue!(tx, params, scope, "issueId");
             let write = store::documents::Write {
                 key: str_param(&params, "key")?,
                 title: params.get("title").and_then(Value::as_str),
@@ -480,7 +466,7 @@ async fn writes_inner(
         }
         "issues.createComment" => {
             let mut tx = db.begin().await.map_err(from_db)?;
-            let issue = load_issue!(tx, "issueId");
+            let issue = load_issue!(tx, params, scope, "issueId");
             let c = store::comments::create(&mut tx, &actor, &issue, str_param(&params, "body")?)
                 .await
                 .map_err(from_db)?;
@@ -491,7 +477,7 @@ async fn writes_inner(
         }
         "issues.requestWakeup" => {
             let mut tx = db.begin().await.map_err(from_db)?;
-            let issue = load_issue!(tx, "issueId");
+            let issue = load_issue!(tx, params, scope, "issueId");
             let not_queued = |reason: &str| Ok(json!({"queued": false, "reason": reason}));
             if issue.status == "done" || issue.status == "cancelled" {
                 return not_queued("issue is in a terminal status");
@@ -582,7 +568,7 @@ async fn writes_inner(
         }
         "issues.documents.delete" => {
             let mut tx = db.begin().await.map_err(from_db)?;
-            let issue = load_issue!(tx, "issueId");
+            let issue = load_issue!(tx, params, scope, "issueId");
             let doc = store::documents::get(&mut tx, issue.id, str_param(&params, "key")?)
                 .await
                 .map_err(from_db)?;
