@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 fn sample(name: &str) -> Value {
     let path = format!(
-        "{}/../../../shared/reference/upstream-samples/{name}",
+        "{}/tests/fixtures/upstream/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

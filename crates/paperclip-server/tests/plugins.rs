@@ -189,6 +189,17 @@ async fn the_smoke_plugin_runs_end_to_end() {
         s == StatusCode::SERVICE_UNAVAILABLE || s == StatusCode::BAD_GATEWAY,
         "{s}"
     );
+    // While it is down (the first restart waits a second) the plugin shows as `error`.
+    let deadline = Instant::now() + Duration::from_millis(900);
+    loop {
+        let (_, p) = app.get(&format!("/plugins/{KEY}")).await;
+        if p["status"] == "error" {
+            assert_eq!(p["workerRunning"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the crash was not reported: {p}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     wait_running(&app, 1).await;
     let (s, _) = app.post(&route, json!({})).await;
     assert_eq!(s, StatusCode::CREATED);

@@ -42,7 +42,7 @@ async fn secrets_are_write_only_and_versioned() {
     );
     let sample: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
-            "{}/../../../shared/reference/upstream-samples/secret-create.json",
+            "{}/tests/fixtures/upstream/secret-create.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap(),

@@ -185,10 +185,10 @@ impl PluginHost {
     }
 
     async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
-        let mut backoff = Duration::from_millis(250);
+        let mut backoff = Duration::from_secs(1);
         while !slot.stopped.load(std::sync::atomic::Ordering::SeqCst) {
             match self.run_once(&slot).await {
-                Ok(()) => backoff = Duration::from_millis(250),
+                Ok(()) => backoff = Duration::from_secs(1),
                 Err(e) => {
                     tracing::warn!(plugin = %slot.plugin.plugin_key, "plugin worker failed: {e}");
                     self.set_error(&slot, Some(&e)).await;

@@ -20,6 +20,11 @@ use crate::{ApiError, AppState};
 
 fn view(s: &AppState, p: &Plugin) -> Value {
     let mut v = json!(p);
+    // A ready plugin whose worker crashed shows as `error` until the restart succeeds (the stored
+    // status stays `ready`, which is what tells every replica to keep restarting it).
+    if p.status == "ready" && p.last_error.is_some() {
+        v["status"] = json!("error");
+    }
     let slot = s.plugins.slot(p.id);
     v["workerRunning"] = json!(slot
         .as_ref()
