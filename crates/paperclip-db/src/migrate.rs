@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_issue_relations"),
     migration!(6, "0006_plugin_events"),
     migration!(7, "0007_plugin_config_state"),
+    migration!(8, "0008_issue_list_order"),
 ];
 
 /// Advisory lock key held while migrating ("paperclip" in ASCII, truncated).

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Actor;
-use crate::pool::{q, qa};
+use crate::pool::q;
 use crate::{DbError, Result};
 
 /// One activity row, as upstream serializes it.
@@ -101,29 +101,36 @@ pub struct Filter {
     pub offset: i64,
 }
 
-/// Newest first.
+/// Newest first. Like the issue list, the SQL names only the filters in use, so each shape is
+/// planned against its index instead of a generic full scan.
 pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Result<Vec<Activity>> {
-    let mut rows: Vec<Activity> = qa(
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "SELECT id, company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details, created_at
-         FROM activity_log
-         WHERE company_id = $1
-           AND ($2::uuid IS NULL OR agent_id = $2)
-           AND ($3::text IS NULL OR entity_type = $3)
-           AND ($4::text IS NULL OR entity_id = $4)
-           AND ($5::text IS NULL OR action = $5)
-         ORDER BY created_at DESC, id DESC
-         LIMIT $6 OFFSET $7",
-    )
-    .bind(company_id)
-    .bind(f.agent_id)
-    .bind(&f.entity_type)
-    .bind(&f.entity_id)
-    .bind(&f.action)
-    .bind(f.limit)
-    .bind(f.offset)
-    .fetch_all(conn)
-    .await
-    .map_err(DbError::sql("cannot list activity"))?;
+         FROM activity_log WHERE company_id = ",
+    );
+    qb.push_bind(company_id);
+    if let Some(a) = f.agent_id {
+        qb.push(" AND agent_id = ").push_bind(a);
+    }
+    if let Some(t) = &f.entity_type {
+        qb.push(" AND entity_type = ").push_bind(t.clone());
+    }
+    if let Some(e) = &f.entity_id {
+        qb.push(" AND entity_id = ").push_bind(e.clone());
+    }
+    if let Some(a) = &f.action {
+        qb.push(" AND action = ").push_bind(a.clone());
+    }
+    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(f.limit)
+        .push(" OFFSET ")
+        .push_bind(f.offset);
+    let mut rows: Vec<Activity> = qb
+        .build_query_as()
+        .persistent(crate::pool::named_statements())
+        .fetch_all(conn)
+        .await
+        .map_err(DbError::sql("cannot list activity"))?;
     for r in &mut rows {
         r.responsible_user_id = Some("local-board".into());
     }

@@ -272,32 +272,49 @@ pub struct Filter {
     pub offset: i64,
 }
 
-/// Issues sorted by priority, then newest first; every filter is served by an index.
+/// Issues sorted by priority, then newest first.
+///
+/// The SQL names only the filters in use: a single statement with `($n IS NULL OR …)` for every
+/// optional filter gets a generic plan that scans the whole table, while these shapes each get
+/// an index that returns rows already in list order, so `LIMIT` stops early.
 pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Result<Vec<Issue>> {
-    qa(&format!(
-        "SELECT {COLUMNS} FROM issues i
-         WHERE i.company_id = $1 AND i.hidden_at IS NULL
-           AND (cardinality($2::text[]) = 0 OR i.status = ANY($2))
-           AND ($3::uuid IS NULL OR i.assignee_agent_id = $3)
-           AND ($4::text IS NULL OR i.assignee_user_id = $4)
-           AND ($5::uuid IS NULL OR i.project_id = $5)
-           AND ($6::uuid IS NULL OR i.parent_id = $6)
-           AND ($7::text IS NULL OR i.title ILIKE '%' || $7 || '%' OR i.identifier = upper($7))
-         ORDER BY array_position(ARRAY['critical','high','medium','low'], i.priority), i.created_at DESC, i.id
-         LIMIT $8 OFFSET $9"
-    ))
-    .bind(company_id)
-    .bind(&f.statuses)
-    .bind(f.assignee_agent_id)
-    .bind(&f.assignee_user_id)
-    .bind(f.project_id)
-    .bind(f.parent_id)
-    .bind(f.q.as_deref().map(escape_like))
-    .bind(f.limit)
-    .bind(f.offset)
-    .fetch_all(conn)
-    .await
-    .map_err(DbError::sql("cannot list issues"))
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM issues i WHERE i.company_id = "
+    ));
+    qb.push_bind(company_id).push(" AND i.hidden_at IS NULL");
+    if !f.statuses.is_empty() {
+        qb.push(" AND i.status = ANY(")
+            .push_bind(f.statuses.clone())
+            .push(")");
+    }
+    if let Some(a) = f.assignee_agent_id {
+        qb.push(" AND i.assignee_agent_id = ").push_bind(a);
+    }
+    if let Some(u) = &f.assignee_user_id {
+        qb.push(" AND i.assignee_user_id = ").push_bind(u.clone());
+    }
+    if let Some(p) = f.project_id {
+        qb.push(" AND i.project_id = ").push_bind(p);
+    }
+    if let Some(p) = f.parent_id {
+        qb.push(" AND i.parent_id = ").push_bind(p);
+    }
+    if let Some(text) = &f.q {
+        qb.push(" AND (i.title ILIKE '%' || ")
+            .push_bind(escape_like(text))
+            .push(" || '%' OR i.identifier = upper(")
+            .push_bind(text.clone())
+            .push("))");
+    }
+    qb.push(" ORDER BY i.priority_rank, i.created_at DESC, i.id LIMIT ")
+        .push_bind(f.limit)
+        .push(" OFFSET ")
+        .push_bind(f.offset);
+    qb.build_query_as::<Issue>()
+        .persistent(crate::pool::named_statements())
+        .fetch_all(conn)
+        .await
+        .map_err(DbError::sql("cannot list issues"))
 }
 
 fn escape_like(s: &str) -> String {
