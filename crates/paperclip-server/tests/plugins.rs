@@ -178,6 +178,34 @@ async fn the_smoke_plugin_runs_end_to_end() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A worker that does not answer in time: the caller gets 502 after the timeout, not a hang.
+    app.plugins.set_call_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let (s, err) = app
+        .post(
+            &format!("/plugins/{KEY}/api/slow"),
+            json!({"companyId": id(&c), "seconds": 1.5}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("timed out"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "the timeout applied"
+    );
+    app.plugins.set_call_timeout(Duration::from_secs(30));
+    // The late answer is dropped; the worker keeps serving.
+    let (s, _) = app
+        .post(
+            &format!("/plugins/{KEY}/api/state"),
+            json!({"companyId": id(&c), "key": "after-timeout", "value": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
     // A crash: the call fails cleanly, the worker is restarted, the plugin works again.
     let (s, _) = app
         .post(

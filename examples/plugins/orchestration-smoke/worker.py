@@ -112,6 +112,10 @@ def handle_api(req):
         # issues.update is not among this plugin's capabilities: the host must refuse it.
         call("issues.update", {"invocationId": req["invocationId"], "issueId": req["params"]["issueId"], "title": "hijacked"})
         return {"status": 200, "body": {"unexpected": True}}
+    if key == "slow":
+        import time
+        time.sleep(float((req.get("body") or {}).get("seconds", 2)))
+        return {"status": 200, "body": {"slept": True}}
     if key == "crash":
         sys.stderr.write("crashing on purpose\n")
         os._exit(3)

@@ -29,6 +29,8 @@ pub struct PluginHost {
     pub secrets: Arc<SecretsState>,
     slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
     invocations: Mutex<HashMap<String, (Actor, Option<Uuid>)>>,
+    /// How long a request to a worker (e.g. `handleApiRequest`) may take.
+    pub call_timeout: std::sync::RwLock<Duration>,
 }
 
 /// A supervised plugin.
@@ -65,7 +67,18 @@ impl PluginHost {
             secrets,
             slots: Mutex::default(),
             invocations: Mutex::default(),
+            call_timeout: std::sync::RwLock::new(Duration::from_secs(30)),
         })
+    }
+
+    /// The timeout of requests to workers.
+    pub fn call_timeout(&self) -> Duration {
+        *self.call_timeout.read().expect("timeout lock")
+    }
+
+    /// Changes the timeout of requests to workers (tests, tuning).
+    pub fn set_call_timeout(&self, timeout: Duration) {
+        *self.call_timeout.write().expect("timeout lock") = timeout;
     }
 
     /// Database access for plugin SQL.
@@ -97,7 +110,13 @@ impl PluginHost {
                 p.id == id
                     && self
                         .slot(id)
-                        .is_some_and(|s| s.plugin.updated_at == p.updated_at)
+                        // Restart only for a new install (version, folder or manifest), not for
+                        // bookkeeping such as `last_error`, which a crash itself writes.
+                        .is_some_and(|s| {
+                            s.plugin.version == p.version
+                                && s.plugin.install_path == p.install_path
+                                && s.plugin.manifest == p.manifest
+                        })
             });
             if !keep {
                 self.stop(id).await;

@@ -1,7 +1,6 @@
 //! `/api/plugins`: the registry (board only) and the plugins' scoped API routes.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -380,7 +379,7 @@ pub async fn scoped(
                   "agentId": actor.agent_id(), "userId": actor.user_id(), "runId": actor.run_id},
     });
     let result = worker
-        .call("handleApiRequest", request, Duration::from_secs(30))
+        .call("handleApiRequest", request, s.plugins.call_timeout())
         .await;
     s.plugins.end_invocation(&invocation);
     let reply = match result {

@@ -15,6 +15,7 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub db: paperclip_testkit::TestDb,
+    pub plugins: Arc<paperclip_server::plugin_host::PluginHost>,
 }
 
 impl TestApp {
@@ -50,7 +51,7 @@ impl TestApp {
         );
         plugins.spawn_reconciler();
         let state = AppState {
-            plugins,
+            plugins: plugins.clone(),
             db: pool,
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),
@@ -78,6 +79,7 @@ impl TestApp {
             base,
             client: Client::new(),
             db,
+            plugins,
         }
     }
 
