@@ -29,8 +29,3 @@ pub use settings::{
 
 /// `Result` with this crate's error.
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
-
-/// The default number of days during which every backup is kept.
-pub fn settings_default_retention_days() -> u32 {
-    settings::DEFAULT_RETENTION_DAYS
-}

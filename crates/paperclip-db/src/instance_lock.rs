@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -15,7 +15,6 @@ use crate::{DbError, Result};
 #[derive(Debug)]
 pub struct InstanceLock {
     _lock: Flock<File>,
-    path: PathBuf,
 }
 
 impl InstanceLock {
@@ -51,10 +50,7 @@ impl InstanceLock {
             f.flush()
         };
         write(&mut lock).map_err(DbError::io("cannot write lock file", path))?;
-        Ok(Self {
-            _lock: lock,
-            path: path.to_path_buf(),
-        })
+        Ok(Self { _lock: lock })
     }
 
     /// The PID recorded by the current holder, if any process holds the lock.
@@ -64,11 +60,6 @@ impl InstanceLock {
             Err(DbError::InstanceLocked { pid, .. }) => pid.or(Some(0)),
             Err(_) => None,
         }
-    }
-
-    /// The lock file path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

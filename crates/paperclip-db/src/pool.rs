@@ -146,7 +146,8 @@ impl Db {
         Ok(session)
     }
 
-    /// A write transaction (always a transaction, in every mode).
+    /// A write transaction (always a transaction, in every mode). Dropped without `commit` (an
+    /// early `?`), it rolls back: handlers need no explicit rollback.
     pub async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool
             .begin()

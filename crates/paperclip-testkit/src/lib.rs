@@ -6,7 +6,7 @@
 //! postmaster outlives `cargo test`.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -16,7 +16,6 @@ use sqlx::{Connection, PgConnection};
 /// The process-wide throwaway cluster.
 pub struct TestCluster {
     pg: EmbeddedPostgres,
-    root: PathBuf,
 }
 
 /// A fresh, empty database of the test cluster.
@@ -63,7 +62,7 @@ fn start_cluster() -> TestCluster {
         .block_on(EmbeddedPostgres::start(&opts))
         .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL cluster: {e}"));
     spawn_watchdog(pg.pid, &root);
-    TestCluster { pg, root }
+    TestCluster { pg }
 }
 
 /// Stops the postmaster and removes the folder once this test process is gone.
@@ -104,11 +103,6 @@ impl TestCluster {
     /// The cluster's port.
     pub fn port(&self) -> u16 {
         self.pg.port
-    }
-
-    /// The cluster's temporary folder.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Creates an empty database with a unique name.

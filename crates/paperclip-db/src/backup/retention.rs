@@ -27,12 +27,6 @@ impl Retention {
     }
 }
 
-impl Default for Retention {
-    fn default() -> Self {
-        Self::with_days(paperclip_config::settings_default_retention_days())
-    }
-}
-
 /// The items to delete, given each item's time, `now` and the policy. Never deletes the newest
 /// backup, whatever its age.
 pub fn to_prune<T: Clone>(

@@ -240,11 +240,6 @@ impl EmbeddedPostgres {
         )
     }
 
-    /// Whether this handle started (and so will stop) the postmaster.
-    pub fn owns_process(&self) -> bool {
-        self.child.is_some()
-    }
-
     async fn ensure_database(&self) -> Result<bool> {
         let mut conn = connect(self.port, &self.creds, "postgres")
             .await

@@ -151,7 +151,7 @@ async fn decide(
     p.finish()?;
     let mut tx = s.db.begin().await?;
     let a = load(&mut tx, &actor, &id).await?;
-    match store::approvals::decide(
+    let a = store::approvals::decide(
         &mut tx,
         &actor,
         &a,
@@ -159,17 +159,9 @@ async fn decide(
         b.decision_note.as_deref(),
         b.payload.as_ref(),
     )
-    .await
-    {
-        Ok(a) => {
-            tx.commit().await?;
-            Ok(Json(a))
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            Err(e.into())
-        }
-    }
+    .await?;
+    tx.commit().await?;
+    Ok(Json(a))
 }
 
 pub async fn approve(

@@ -126,12 +126,7 @@ pub async fn delete(
     require_board(&actor, "delete goals")?;
     let mut tx = s.db.begin().await?;
     let g = load(&mut tx, &actor, &id).await?;
-    match store::goals::delete(&mut tx, &actor, &g).await {
-        Ok(()) => tx.commit().await?,
-        Err(e) => {
-            tx.rollback().await?;
-            return Err(e.into());
-        }
-    }
+    store::goals::delete(&mut tx, &actor, &g).await?;
+    tx.commit().await?;
     Ok(Json(json!({"ok": true})))
 }

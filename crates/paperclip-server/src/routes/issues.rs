@@ -298,15 +298,7 @@ pub async fn checkout(
     }
     let mut tx = s.db.begin().await?;
     let issue = super::issue(&mut tx, &actor, &id).await?;
-    let result = store::issues::checkout(&mut tx, &actor, &issue, b.agent_id, &expected).await;
-    let issue = match result {
-        Ok(i) => i,
-        Err(e) => {
-            // Nothing was written; end the transaction before answering.
-            tx.rollback().await?;
-            return Err(e.into());
-        }
-    };
+    let issue = store::issues::checkout(&mut tx, &actor, &issue, b.agent_id, &expected).await?;
     tx.commit().await?;
     Ok(Json(store::issues::single_json(&issue)))
 }
@@ -493,16 +485,9 @@ pub async fn put_document(
         body: &b.body,
         base_revision_id: b.base_revision_id,
     };
-    match store::documents::upsert(&mut tx, &actor, &issue, &write).await {
-        Ok(d) => {
-            tx.commit().await?;
-            Ok(Json(d))
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            Err(e.into())
-        }
-    }
+    let doc = store::documents::upsert(&mut tx, &actor, &issue, &write).await?;
+    tx.commit().await?;
+    Ok(Json(doc))
 }
 
 pub async fn delete_document(

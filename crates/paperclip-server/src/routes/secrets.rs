@@ -122,16 +122,9 @@ pub async fn create(
         description: b.description.as_deref(),
         value: &value.0,
     };
-    match store::secrets::create(&mut tx, &actor, &s.secrets.key, c.id, new).await {
-        Ok(secret) => {
-            tx.commit().await?;
-            Ok((StatusCode::CREATED, Json(secret)))
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            Err(e.into())
-        }
-    }
+    let secret = store::secrets::create(&mut tx, &actor, &s.secrets.key, c.id, new).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(secret)))
 }
 
 async fn load(
