@@ -88,6 +88,18 @@ fn parse_time(name: &str) -> Option<DateTime<Utc>> {
 
 /// Backups in `dir`, newest first (time from the file name, in UTC).
 pub fn list(dir: &Path) -> Result<Vec<Listed>> {
+    let mut out = scan(dir)?;
+    for l in &mut out {
+        l.meta = fs::read_to_string(l.path.with_extension("json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    }
+    Ok(out)
+}
+
+/// Backups in `dir`, newest first, without reading their sidecars (retention and health, which
+/// run often, need only names and sizes).
+fn scan(dir: &Path) -> Result<Vec<Listed>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -102,16 +114,12 @@ pub fn list(dir: &Path) -> Result<Vec<Listed>> {
         let Some(created_at) = parse_time(&name) else {
             continue;
         };
-        let path = e.path();
-        let meta = fs::read_to_string(path.with_extension("json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
         let size_bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
         out.push(Listed {
-            path,
+            path: e.path(),
             created_at,
             size_bytes,
-            meta,
+            meta: None,
         });
     }
     out.sort_by_key(|b| std::cmp::Reverse(b.created_at));
@@ -120,7 +128,7 @@ pub fn list(dir: &Path) -> Result<Vec<Listed>> {
 
 /// Deletes the backups (and sidecars) the retention policy no longer keeps.
 pub fn prune(dir: &Path, retention: Retention, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
-    let items: Vec<(PathBuf, DateTime<Utc>)> = list(dir)?
+    let items: Vec<(PathBuf, DateTime<Utc>)> = scan(dir)?
         .into_iter()
         .map(|l| (l.path, l.created_at))
         .collect();
@@ -395,7 +403,7 @@ pub async fn create_exclusive(db: &crate::Db, o: &Options<'_>) -> Result<Option<
 pub fn health(dir: &Path, enabled: bool, interval_minutes: u32) -> serde_json::Value {
     use serde_json::json;
     let max_age_hours = (26u64).max((u64::from(interval_minutes) * 2).div_ceil(60));
-    let listed = list(dir).unwrap_or_default();
+    let listed = scan(dir).unwrap_or_default();
     let failure: Option<serde_json::Value> = fs::read_to_string(dir.join(".last-failure.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());

@@ -177,7 +177,7 @@ pub async fn dispatch(
     // Two smaller state machines instead of one large one (each boxed with an explicit `Send`
     // bound), which keeps rustc's Send analysis local and the errors readable.
     if reading {
-        reads(host, slot, method, params, actor, scope).await
+        reads(host, slot, method, params, scope).await
     } else {
         writes(host, slot, method, params, actor, scope).await
     }
@@ -188,10 +188,9 @@ fn reads<'a>(
     slot: &'a Slot,
     method: &'a str,
     params: Value,
-    actor: Actor,
     scope: Option<Uuid>,
 ) -> super::worker::BoxFutA<'a, Result<Value, RpcError>> {
-    Box::pin(reads_inner(host, slot, method, params, actor, scope))
+    Box::pin(reads_inner(host, slot, method, params, scope))
 }
 
 async fn reads_inner(
@@ -199,10 +198,8 @@ async fn reads_inner(
     slot: &Slot,
     method: &str,
     params: Value,
-    actor: Actor,
     scope: Option<Uuid>,
 ) -> Result<Value, RpcError> {
-    let _ = &actor;
     let in_scope = |company: Uuid| check_scope(scope, company);
     let db = &host.db;
     match method {
