@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use paperclip_config::{DatabaseTarget, Settings};
 use paperclip_db::binaries::PgBinaries;
 use paperclip_db::embedded::cluster::{self, DataDirState};
-use paperclip_db::embedded::os_user::RunAs;
+use paperclip_db::embedded::os_user;
 use paperclip_db::{migrate, url::redact, InstanceLock, Ownership, Target};
 
 struct Report {
@@ -66,7 +66,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                     "apt-get install postgresql (Debian/Ubuntu), brew install postgresql@16 (macOS), or set PAPERCLIP_PG_BIN_DIR",
                 ),
             }
-            match RunAs::resolve(e.os_user.as_deref()) {
+            match os_user::resolve(e.os_user.as_deref()) {
                 Ok(Some(u)) => r.ok(
                     "os user",
                     format!("running as root; PostgreSQL runs as {}", u.name),
@@ -169,6 +169,53 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         }
     }
     secrets_file_checks(&mut r, &settings);
+    // Backups hold every company's data: owner-only, and older 0644 files are tightened here.
+    match paperclip_db::backup::tighten(&settings.backup.dir) {
+        Ok(changed) if changed.is_empty() => r.ok(
+            "backup permissions",
+            format!("{} is owner-only", settings.backup.dir.display()),
+        ),
+        Ok(changed) => r.ok(
+            "backup permissions",
+            format!(
+                "tightened {} path(s) in {} to owner-only",
+                changed.len(),
+                settings.backup.dir.display()
+            ),
+        ),
+        Err(e) => r.fail(
+            "backup permissions",
+            e.to_string(),
+            format!(
+                "chmod 700 {0} && chmod 600 {0}/*",
+                settings.backup.dir.display()
+            ),
+        ),
+    }
+    if let Ok(sandbox) =
+        paperclip_server::plugin_host::WorkerSandbox::new(settings.paths.plugin_data_dir())
+    {
+        let account = sandbox.account.as_ref().map_or_else(
+            || "the server's user".to_string(),
+            |a| format!("account {}", a.name),
+        );
+        let landlock = sandbox.landlock();
+        if landlock.enforced() {
+            r.ok(
+                "plugin sandbox",
+                format!(
+                    "workers run as {account}, confined by {}",
+                    landlock.describe()
+                ),
+            );
+        } else {
+            r.fail(
+                "plugin sandbox",
+                format!("workers run as {account}, but {}: they can read the instance folder", landlock.describe()),
+                "run on Linux 5.13 or newer with Landlock enabled (lsm=landlock), or install only plugins you trust",
+            );
+        }
+    }
     // The real startup path, read-only: start (or attach to) the database and inspect migrations.
     match Target::acquire(&mut settings, Ownership::OwnOrAttach).await {
         Ok(mut target) => {

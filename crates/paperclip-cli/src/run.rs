@@ -17,8 +17,26 @@ use crate::ui;
 /// How long in-flight requests get to finish after Ctrl-C / SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Raises the soft limit of open files to the hard one: the default soft limit (often 1,024)
+/// lets a few hundred idle sockets starve the server of descriptors for its own database
+/// connections and files.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            }
+        }
+    }
+}
+
 pub async fn run() -> anyhow::Result<ExitCode> {
     let started_at = chrono::Utc::now();
+    raise_open_file_limit();
+    // First of all: a SIGTERM during startup then stops the server cleanly once it is up
+    // (PostgreSQL included) instead of killing the process midway.
+    let stop_signal = shutdown_signal().context("cannot install the signal handlers")?;
     let mut settings = Settings::load_from_process()?;
     for w in &settings.warnings {
         tracing::warn!("{w}");
@@ -69,16 +87,24 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         key,
         strict: settings.secrets.strict_mode,
     });
+    let sandbox =
+        paperclip_server::plugin_host::WorkerSandbox::new(settings.paths.plugin_data_dir())
+            .context("cannot prepare the plugin sandbox")?;
+    if !sandbox.landlock().enforced() {
+        tracing::warn!("this kernel has no Landlock: plugin workers are not confined to their own files (docs/PLUGINS.md)");
+    }
     let plugins = paperclip_server::plugin_host::PluginHost::new(
         db.clone(),
         target.migration_url.clone(),
         secrets.clone(),
+        sandbox,
     );
     let state = AppState {
         plugins: plugins.clone(),
         db: db.clone(),
         info: Arc::new(ServerInfo {
             deployment_mode: settings.server.deployment_mode.clone(),
+            allowed_hostnames: settings.server.allowed_hostnames.clone(),
             database_mode: if target.embedded.is_some() {
                 "embedded-postgres"
             } else {
@@ -109,7 +135,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let mut drain_rx = stop_rx.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop_signal.await;
         let _ = stop_tx.send(true);
     });
     let server = paperclip_server::serve(listener, state, async move {
@@ -202,18 +228,18 @@ async fn scheduled_backups(state: AppState) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT, registered when called (not when first polled): a signal that arrives
+/// right after "listening" must start a clean shutdown, not kill the process with PostgreSQL
+/// still running.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    ui::info("Shutting down…");
+        ui::info("Shutting down…");
+    })
 }

@@ -89,6 +89,55 @@ async fn a_second_server_on_the_same_instance_is_refused_naming_the_pid() {
 }
 
 #[tokio::test]
+async fn two_first_starts_at_once_leave_one_owner_and_a_clear_refusal() {
+    let inst = Instance::new();
+    let spawn = || {
+        inst.command(&["run"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    // The loser exits; the winner keeps serving until we stop it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (loser, mut winner) = loop {
+        if a.try_wait().unwrap().is_some() {
+            break (a, b);
+        }
+        if b.try_wait().unwrap().is_some() {
+            break (b, a);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "neither start gave up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = loser.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already in use") && !err.contains("cannot write config"),
+        "{err}"
+    );
+    // Stopped once it serves (a SIGTERM during initdb would be a different test).
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(winner.stderr.take().unwrap()));
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("listening on"))),
+        "the winner never served"
+    );
+    // Keep reading: a closed stderr would fail the server's last log lines.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(winner.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = winner.wait().unwrap();
+    assert!(status.success(), "{status}: {:?}", rest.join().unwrap());
+}
+
+#[tokio::test]
 async fn kill_9_of_the_server_then_restart_loses_nothing_and_runs_one_postmaster() {
     let inst = Instance::new();
     let root = inst.root();

@@ -105,3 +105,39 @@ async fn install_by_cli_then_serve_then_uninstall() {
     assert_eq!(res.status().as_u16(), 503);
     assert_eq!(server.stop(), 0);
 }
+
+/// Live processes of the hostile test plugin (answers `shutdown` without exiting, ignores
+/// SIGTERM), found by their working folder.
+fn hostile_workers() -> Vec<u32> {
+    paperclip_testkit::live_processes("worker.py", "hostile-plugin")
+}
+
+#[tokio::test]
+async fn workers_die_with_a_killed_server_and_a_restart_runs_one() {
+    let dir = format!(
+        "{}/../paperclip-server/tests/fixtures/hostile-plugin",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let inst = Instance::new();
+    let out = inst.output(&["plugin", "install", &dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = inst.start();
+    until("the worker to start", || hostile_workers().len() == 1).await;
+    server.kill9();
+    // The parent-death signal: no worker outlives the server, even a stubborn one.
+    until("the orphaned worker to die", || {
+        hostile_workers().is_empty()
+    })
+    .await;
+    let server = inst.start();
+    until("the worker to start again", || hostile_workers().len() == 1).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        hostile_workers().len(),
+        1,
+        "exactly one worker after a restart"
+    );
+    // SIGTERM of the server completes although the worker ignores `shutdown` and SIGTERM.
+    assert_eq!(server.stop(), 0);
+    assert!(hostile_workers().is_empty());
+}

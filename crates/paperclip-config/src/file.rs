@@ -83,6 +83,20 @@ impl ConfigFile {
         }
     }
 
+    /// A list of strings at `key`.
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .map(Some)
+                .ok_or_else(|| self.invalid(key, "must be a list of strings")),
+            Some(_) => Err(self.invalid(key, "must be a list of strings")),
+        }
+    }
+
     /// A boolean at `key`.
     pub fn boolean(&self, key: &str) -> Result<Option<bool>> {
         match self.get(key) {
@@ -145,7 +159,11 @@ impl ConfigFile {
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| io("cannot create the folder of", e))?;
-        let tmp = self.path.with_extension("json.tmp");
+        // One temporary file per process: two first starts of one instance may both write the
+        // initial config; each rename is atomic, and the instance lock then picks the owner.
+        let tmp = self
+            .path
+            .with_extension(format!("json.tmp.{}", std::process::id()));
         let text = serde_json::to_string_pretty(&Value::Object(self.root.clone()))
             .expect("a JSON map always serializes");
         let write = || -> std::io::Result<()> {

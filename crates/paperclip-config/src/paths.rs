@@ -63,6 +63,11 @@ impl InstancePaths {
         self.root.join("instance.lock")
     }
 
+    /// Plugin workers' data folders, one per plugin (the only files a worker may write).
+    pub fn plugin_data_dir(&self) -> PathBuf {
+        self.root.join("data").join("plugins")
+    }
+
     /// Default backup folder.
     pub fn backups_dir(&self) -> PathBuf {
         self.root.join("data").join("backups")

@@ -86,6 +86,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// `local_trusted` (the only mode so far) or `authenticated`.
     pub deployment_mode: String,
+    /// Host names (besides loopback ones) the server answers to (`server.allowedHostnames`):
+    /// any other `Host` header is refused, which stops DNS rebinding.
+    pub allowed_hostnames: Vec<String>,
 }
 
 /// Backup settings (`PAPERCLIP_DB_BACKUP_*`, `database.backup.*`).
@@ -521,10 +524,18 @@ fn server_settings(env: &Env, config: &ConfigFile) -> Result<ServerSettings> {
             value: host_text,
         });
     }
+    let allowed_hostnames = config
+        .strings("server.allowedHostnames")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
     Ok(ServerSettings {
         host,
         port,
         deployment_mode,
+        allowed_hostnames,
     })
 }
 

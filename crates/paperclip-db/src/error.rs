@@ -37,6 +37,9 @@ pub enum DbError {
     )]
     NoServiceUser { user: String },
 
+    #[error(transparent)]
+    Sandbox(#[from] paperclip_sandbox::SandboxError),
+
     #[error("instance {path} is already in use by another Paperclip process{pid}; stop it first", pid = .pid.map(|p| format!(" (PID {p})")).unwrap_or_default())]
     InstanceLocked { path: PathBuf, pid: Option<u32> },
 

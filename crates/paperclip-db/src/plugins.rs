@@ -187,8 +187,23 @@ async fn prepare(
         .execute(&mut *admin)
         .await
         .map_err(DbError::sql("cannot update the plugin"))?;
+    notify_changed(admin, plugin.id).await?;
     outcome?;
     Ok(get(admin, &plugin.id.to_string()).await?.expect("exists"))
+}
+
+/// The channel every server listens on to reconcile its workers at once (not at the next poll).
+pub const CHANGED_CHANNEL: &str = "paperclip_plugins_changed";
+
+/// Tells every server that a plugin's status changed (delivered at commit).
+async fn notify_changed(conn: &mut PgConnection, plugin_id: Uuid) -> Result<()> {
+    q("SELECT pg_notify($1, $2)")
+        .bind(CHANGED_CHANNEL)
+        .bind(plugin_id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(DbError::sql("cannot notify servers of the plugin change"))?;
+    Ok(())
 }
 
 /// Records (or clears) a plugin's runtime error; a crashed worker shows as `error`.
@@ -337,6 +352,7 @@ pub async fn disable(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plugin
         .execute(&mut *admin)
         .await
         .map_err(DbError::sql("cannot disable the plugin"))?;
+    notify_changed(admin, plugin.id).await?;
     Ok(get(admin, &plugin.id.to_string()).await?.expect("exists"))
 }
 
@@ -357,6 +373,7 @@ pub async fn uninstall(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plug
         .execute(&mut *admin)
         .await
         .map_err(DbError::sql("cannot uninstall the plugin"))?;
+    notify_changed(admin, plugin.id).await?;
     Ok(get(admin, &plugin.id.to_string()).await?.expect("exists"))
 }
 

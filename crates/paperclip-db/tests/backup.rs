@@ -167,3 +167,26 @@ async fn health_reports_missing_then_present_backups() {
     let h = backup::health(dir.path(), true, 60);
     assert_eq!(h["warnings"][0]["code"], "database_backup_last_failure");
 }
+
+#[tokio::test]
+async fn backups_are_owner_only_and_old_ones_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let db = populated().await;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("backups");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A file left world-readable by an older version.
+    let old = dir.join("operator-notes.txt");
+    std::fs::write(&old, b"old").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = backup::create(&opts(&db, &dir)).await.unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&out.backup_file), 0o600);
+    assert_eq!(mode(&out.backup_file.with_extension("json")), 0o600);
+    assert_eq!(mode(&old), 0o600);
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(backup::tighten(&dir).unwrap(), vec![old.clone()]);
+    assert_eq!(mode(&old), 0o600);
+}

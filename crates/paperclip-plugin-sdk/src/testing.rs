@@ -42,12 +42,17 @@ impl TestHost {
             pool.clone(),
             db.url.clone(),
             secrets.clone(),
+            paperclip_server::plugin_host::WorkerSandbox::new(
+                std::env::temp_dir().join(format!("paperclip-plugin-data-{}", db.name)),
+            )
+            .expect("plugin sandbox"),
         );
         plugins.spawn_reconciler();
         let state = AppState {
             db: pool,
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),
+                allowed_hostnames: vec![],
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
             }),

@@ -62,7 +62,9 @@ impl Manifest {
 
     /// Upstream's rules for ids, the database block and its capabilities.
     pub fn validate(&self) -> Result<(), String> {
-        let id_ok = !self.id.is_empty()
+        // The id names folders (the plugin's data folder): it starts with a letter or digit, so
+        // it is never `.` or `..`.
+        let id_ok = self.id.starts_with(|c: char| c.is_ascii_alphanumeric())
             && self.id.len() <= 200
             && self
                 .id
@@ -70,7 +72,7 @@ impl Manifest {
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !id_ok {
             return Err(format!(
-                "id {:?} must be 1-200 characters of letters, digits, '.', '_' or '-'",
+                "id {:?} must be 1-200 characters of letters, digits, '.', '_' or '-', starting with a letter or digit",
                 self.id
             ));
         }

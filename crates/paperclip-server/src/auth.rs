@@ -32,11 +32,9 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
+            // The guard has refused anything but `Bearer <token>` (any case) already.
+            .and_then(|v| v.trim().split_once(' '))
+            .map(|(_, token)| token.trim());
         let kind = match bearer {
             Some(token) if !token.is_empty() => {
                 let mut s = state.db.session().await?;

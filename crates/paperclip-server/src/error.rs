@@ -142,7 +142,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                json!({ "error": "Plugin routes accept JSON bodies only" }),
+                json!({ "error": "Content-Type must be application/json" }),
             ),
             ApiError::Failed(m) => {
                 tracing::error!(error = %m, "operation failed");

@@ -19,15 +19,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| is_json_media_type(v.to_str().unwrap_or("")));
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::BadRequest {
-                    message: format!(
-                        "Request body too large (limit {} bytes)",
-                        crate::MAX_BODY_BYTES
-                    ),
-                    details: None,
-                }
+                ApiError::PayloadTooLarge
             } else {
                 ApiError::BadRequest {
                     message: format!("Cannot read the request body: {e}"),
@@ -38,11 +36,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {
+            // A body a browser may send cross-origin without a preflight (`text/plain`, a form)
+            // is never taken as JSON.
+            if json_type != Some(true) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
             serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest {
                 message: "Invalid JSON body".into(),
                 details: Some(json!([{ "path": [], "message": e.to_string() }])),
             })?
         };
+        if let Some(path) = nul_path(&value) {
+            return Err(ApiError::validation(vec![json!({
+                "code": "invalid_string", "path": path,
+                "message": "must not contain a NUL character (\\u0000)",
+            })]));
+        }
         serde_path_to_error::deserialize(value)
             .map(JsonBody)
             .map_err(|e| {
@@ -55,7 +64,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                         _ => None,
                     })
                     .collect();
-                let inner = e.into_inner().to_string();
+                let inner = without_values(&e.into_inner().to_string());
                 let expected = expected_type(&inner);
                 // "missing field `name`" has no path segment yet: lift the name into the path.
                 let path = if path.is_empty() {
@@ -71,6 +80,68 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     json!({ "expected": expected, "code": "invalid_type", "path": path, "message": inner }),
                 ])
             })
+    }
+}
+
+/// `application/json` or any `…+json` type, parameters ignored.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The path of the first string or key that holds a NUL (PostgreSQL's text cannot).
+fn nul_path(value: &Value) -> Option<Vec<Value>> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(vec![]),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            nul_path(v).map(|mut p| {
+                p.insert(0, json!(i));
+                p
+            })
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(vec![json!(k.replace('\0', "\\u0000"))]);
+            }
+            nul_path(v).map(|mut p| {
+                p.insert(0, json!(k));
+                p
+            })
+        }),
+        _ => None,
+    }
+}
+
+/// serde's message without the offending value (`invalid type: integer `42`, expected a
+/// string` → `invalid type: integer, expected a string`): a rejected field may be a secret.
+fn without_values(message: &str) -> String {
+    let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .map(|r| ("invalid type: ", r))
+        .or_else(|| {
+            message
+                .strip_prefix("invalid value: ")
+                .map(|r| ("invalid value: ", r))
+        })
+    else {
+        return message.to_string();
+    };
+    let (prefix, rest) = rest;
+    let kind = rest
+        .split(['`', '"'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches(',');
+    match rest.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("{prefix}{kind}, expected {expected}"),
+        None => format!("{prefix}{kind}"),
     }
 }
 

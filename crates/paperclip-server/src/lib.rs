@@ -9,6 +9,7 @@ mod api;
 pub mod auth;
 mod error;
 pub mod extract;
+mod guard;
 mod health;
 pub mod plugin_host;
 mod routes;
@@ -28,6 +29,8 @@ pub use error::ApiError;
 pub struct ServerInfo {
     /// `local_trusted` or `authenticated`.
     pub deployment_mode: String,
+    /// Host names besides loopback ones that requests may name (`server.allowedHostnames`).
+    pub allowed_hostnames: Vec<String>,
     /// `embedded-postgres` or `postgres`.
     pub database_mode: &'static str,
     /// When this process started.
@@ -198,6 +201,12 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))
+        // Outside the body limit, so its refusals (foreign Host or Origin, bad URI, oversized
+        // Content-Length) are JSON and come before anything reads the body.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         // Large lists are mostly repeated keys and nulls: gzip (fastest level) shrinks them
         // several times for clients that ask for it, at little CPU cost.
         .layer(
@@ -238,6 +247,7 @@ mod tests {
             db: Db::from_pool(pool.clone(), true),
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),
+                allowed_hostnames: vec![],
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
             }),
@@ -252,6 +262,12 @@ mod tests {
                     ),
                     strict: false,
                 }),
+                plugin_host::WorkerSandbox {
+                    data_root: std::env::temp_dir().join("paperclip-no-plugins"),
+                    account: None,
+                    limits: Default::default(),
+                    require_landlock: false,
+                },
             ),
             backup: Arc::new(BackupState {
                 enabled: false,
@@ -266,7 +282,12 @@ mod tests {
 
     async fn call(uri: &str) -> (StatusCode, serde_json::Value) {
         let res = router(state())
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get(uri)
+                    .header("host", "localhost")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         let status = res.status();

@@ -157,3 +157,24 @@ fn url_parts(url: &str) -> (String, String) {
     let (userinfo, hostpart) = rest.split_once('@').expect("url has credentials");
     (userinfo.to_string(), hostpart.to_string())
 }
+
+/// Live (not zombie) processes whose command line contains `cmdline` and whose working folder
+/// ends with `cwd`: how tests find plugin workers without knowing their pids.
+pub fn live_processes(cmdline: &str, cwd: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let dir = std::fs::read_link(e.path().join("cwd")).ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+            (String::from_utf8_lossy(&cmd).contains(cmdline) && dir.ends_with(cwd) && !zombie)
+                .then_some(pid)
+        })
+        .collect()
+}

@@ -257,10 +257,51 @@ fn fsync_dir(dir: &Path) {
     }
 }
 
+/// Makes the backup folder 0700 and every file in it 0600 (backups of older versions were
+/// 0644); returns what it changed. `doctor` calls it too.
+pub fn tighten(dir: &Path) -> Result<Vec<PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed = Vec::new();
+    let mut set = |path: &Path, mode: u32| -> Result<()> {
+        let meta = fs::symlink_metadata(path).map_err(DbError::io("cannot stat", path))?;
+        if meta.is_symlink() || meta.permissions().mode() & 0o777 == mode {
+            return Ok(());
+        }
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(DbError::io("cannot restrict the permissions of", path))?;
+        changed.push(path.to_path_buf());
+        Ok(())
+    };
+    if !dir.exists() {
+        return Ok(changed);
+    }
+    set(dir, 0o700)?;
+    for entry in fs::read_dir(dir).map_err(DbError::io("cannot read", dir))? {
+        let path = entry.map_err(DbError::io("cannot read", dir))?.path();
+        if path.is_file() {
+            set(&path, 0o600)?;
+        }
+    }
+    Ok(changed)
+}
+
+fn private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(DbError::io("cannot create", path))
+}
+
 /// Takes a backup. On any failure nothing is left behind but the error.
 pub async fn create(o: &Options<'_>) -> Result<Outcome> {
     let started = Instant::now();
     fs::create_dir_all(o.dir).map_err(DbError::io("cannot create backup folder", o.dir))?;
+    tighten(o.dir)?;
     sweep_partials(o.dir);
     let (server_version, major, db_size, schema_version, row_counts) = inspect(o.url).await?;
     // Retention first, so old backups make room for the new one.
@@ -287,6 +328,9 @@ pub async fn create(o: &Options<'_>) -> Result<Outcome> {
     }
     let final_path = o.dir.join(format!("{name}.dump"));
     let partial = o.dir.join(format!(".{name}.dump.partial"));
+    // Created 0600 before pg_dump opens it (it keeps an existing file's mode): a backup holds
+    // every company's data, and no other account may read it, not even for a moment.
+    private_file(&partial)?;
     let (url, password) = split_password(o.url);
     let mut cmd = Command::new(bins.tool("pg_dump"));
     cmd.args(["--format=custom", "--no-owner", "--no-privileges", "--file"])
@@ -362,6 +406,7 @@ pub async fn create(o: &Options<'_>) -> Result<Outcome> {
     };
     let meta_path = final_path.with_extension("json");
     let tmp = o.dir.join(format!(".{name}.json.partial"));
+    private_file(&tmp)?;
     fs::write(
         &tmp,
         serde_json::to_vec_pretty(&meta).expect("serializable"),
@@ -439,6 +484,8 @@ pub fn record_failure(dir: &Path, error: Option<&str>) {
     match error {
         Some(e) => {
             let _ = fs::create_dir_all(dir);
+            let _ = tighten(dir);
+            let _ = private_file(&path);
             let _ = fs::write(
                 &path,
                 serde_json::json!({"error": e, "at": Utc::now()}).to_string(),

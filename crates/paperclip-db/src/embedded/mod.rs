@@ -96,7 +96,7 @@ impl EmbeddedPostgres {
     /// Starts (initializing if needed) the cluster. See the module docs for the steps.
     pub async fn start(opts: &StartOptions) -> Result<Self> {
         let bins = PgBinaries::locate(opts.bin_dir.as_deref())?;
-        let run_as = RunAs::resolve(opts.os_user.as_deref())?;
+        let run_as = os_user::resolve(opts.os_user.as_deref())?;
         let data_dir = &opts.data_dir;
         if let Some(parent) = data_dir.parent() {
             fs::create_dir_all(parent).map_err(DbError::io("cannot create", parent))?;

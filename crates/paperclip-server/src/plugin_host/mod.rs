@@ -5,7 +5,10 @@
 //! another could contradict.
 
 mod calls;
+mod sandbox;
 pub mod worker;
+
+pub use sandbox::{WorkerSandbox, WORKER_ACCOUNT};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,10 @@ pub struct PluginHost {
     invocations: Mutex<HashMap<String, (Actor, Option<Uuid>)>>,
     /// How long a request to a worker (e.g. `handleApiRequest`) may take.
     pub call_timeout: std::sync::RwLock<Duration>,
+    /// How workers are confined.
+    pub sandbox: WorkerSandbox,
+    /// One reconcile at a time, so a plugin never gets a second worker while the first stops.
+    reconciling: tokio::sync::Mutex<()>,
 }
 
 /// A supervised plugin.
@@ -44,6 +51,8 @@ pub struct Slot {
     pub restarts: std::sync::atomic::AtomicU32,
     /// A worker is up and answered `initialize`.
     pub running: std::sync::atomic::AtomicBool,
+    /// The supervising task, awaited by `stop`.
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Slot {
@@ -60,7 +69,12 @@ impl std::fmt::Debug for PluginHost {
 }
 
 impl PluginHost {
-    pub fn new(db: Db, migration_url: String, secrets: Arc<SecretsState>) -> Arc<Self> {
+    pub fn new(
+        db: Db,
+        migration_url: String,
+        secrets: Arc<SecretsState>,
+        sandbox: WorkerSandbox,
+    ) -> Arc<Self> {
         Arc::new(Self {
             db,
             migration_url,
@@ -68,6 +82,8 @@ impl PluginHost {
             slots: Mutex::default(),
             invocations: Mutex::default(),
             call_timeout: std::sync::RwLock::new(Duration::from_secs(30)),
+            sandbox,
+            reconciling: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -96,6 +112,7 @@ impl PluginHost {
 
     /// Starts workers of ready plugins and stops the others; call periodically.
     pub async fn reconcile(self: &Arc<Self>) {
+        let _one_at_a_time = self.reconciling.lock().await;
         let ready: Vec<Plugin> = match self.db.session().await {
             Ok(mut s) => {
                 let all = plugins::list(&mut s).await.unwrap_or_default();
@@ -129,13 +146,39 @@ impl PluginHost {
         }
     }
 
-    /// Keeps reconciling until the process ends.
+    /// Keeps reconciling until the process ends: at once when any server changes a plugin
+    /// (`LISTEN` on [`plugins::CHANGED_CHANNEL`], over the direct URL since a transaction
+    /// pooler cannot carry `LISTEN`), and every 3 s in any case.
     pub fn spawn_reconciler(self: &Arc<Self>) {
         let host = self.clone();
         tokio::spawn(async move {
+            let mut listener = match sqlx::postgres::PgListener::connect(&host.migration_url).await
+            {
+                Ok(mut l) => match l.listen(plugins::CHANGED_CHANNEL).await {
+                    Ok(()) => Some(l),
+                    Err(e) => {
+                        tracing::warn!("plugin change notifications unavailable ({e}); polling");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!("plugin change notifications unavailable ({e}); polling");
+                    None
+                }
+            };
             loop {
                 host.reconcile().await;
-                tokio::time::sleep(Duration::from_secs(3)).await;
+                match listener.as_mut() {
+                    Some(l) => {
+                        if let Ok(Err(_)) =
+                            tokio::time::timeout(Duration::from_secs(3), l.recv()).await
+                        {
+                            // Lost and not yet back: keep polling, not spinning.
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(3)).await,
+                }
             }
         });
     }
@@ -165,18 +208,23 @@ impl PluginHost {
             stopped: Default::default(),
             restarts: Default::default(),
             running: Default::default(),
+            task: Mutex::default(),
         });
         self.slots
             .lock()
             .expect("slots")
             .insert(slot.plugin.id, slot.clone());
         let host = self.clone();
-        tokio::spawn(async move { host.supervise(slot).await });
+        let s2 = slot.clone();
+        let task = tokio::spawn(async move { host.supervise(s2).await });
+        *slot.task.lock().expect("task") = Some(task);
     }
 
-    /// Stops a plugin's worker: `shutdown`, then kill after a grace period.
+    /// Stops a plugin's worker within a deadline (`shutdown`, grace, SIGKILL of its process
+    /// group). The slot stays registered until the process is gone, so no second worker of the
+    /// plugin can start meanwhile.
     pub async fn stop(&self, plugin_id: Uuid) {
-        let Some(slot) = self.slots.lock().expect("slots").remove(&plugin_id) else {
+        let Some(slot) = self.slot(plugin_id) else {
             return;
         };
         slot.stopped
@@ -184,15 +232,21 @@ impl PluginHost {
         slot.stop.notify_waiters();
         let current = slot.current.write().await.take();
         if let Some(w) = current {
-            let _ = w.call("shutdown", json!({}), Duration::from_secs(2)).await;
-            let mut child = w.child.lock().await;
-            if tokio::time::timeout(Duration::from_secs(3), child.wait())
+            w.shutdown().await;
+        }
+        let task = slot.task.lock().expect("task").take();
+        if let Some(task) = task {
+            // The supervisor ends once its worker is gone; one still starting a worker is
+            // given the initialize timeout, then dropped (dropping a worker kills it).
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(12), task)
                 .await
                 .is_err()
             {
-                let _ = child.kill().await;
+                abort.abort();
             }
         }
+        self.slots.lock().expect("slots").remove(&plugin_id);
     }
 
     /// Stops every worker (server shutdown).
@@ -208,6 +262,7 @@ impl PluginHost {
         while !slot.stopped.load(std::sync::atomic::Ordering::SeqCst) {
             match self.run_once(&slot).await {
                 Ok(()) => backoff = Duration::from_secs(1),
+                Err(_) if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) => break,
                 Err(e) => {
                     tracing::warn!(plugin = %slot.plugin.plugin_key, "plugin worker failed: {e}");
                     self.set_error(&slot, Some(&e)).await;
@@ -235,38 +290,15 @@ impl PluginHost {
 
     /// Runs the worker until it exits.
     async fn run_once(self: &Arc<Self>, slot: &Arc<Slot>) -> Result<(), String> {
-        let spec = slot
-            .manifest
-            .worker
-            .clone()
-            .ok_or("the manifest declares no worker")?;
-        let command = spec
-            .get("command")
-            .and_then(Value::as_str)
-            .ok_or("worker.command is missing")?
-            .to_string();
-        let args: Vec<String> = spec
-            .get("args")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let cmd = self.sandbox.command(slot)?;
         let host = self.clone();
         let s2 = slot.clone();
         let dispatch: worker::Dispatch = Arc::new(move |method, params| {
             calls::dispatch_owned(host.clone(), s2.clone(), method, params)
         });
-        let w = Worker::spawn(
-            std::path::Path::new(&slot.plugin.install_path),
-            &command,
-            &args,
-            &slot.plugin.plugin_key,
-            dispatch,
-        )
-        .map_err(|e| format!("cannot start {command}: {e}"))?;
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let w = Worker::spawn(cmd, &slot.plugin.plugin_key, dispatch)
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
         let init = w
             .call(
                 "initialize",
@@ -277,29 +309,43 @@ impl PluginHost {
                 }),
                 Duration::from_secs(10),
             )
-            .await
-            .map_err(|e| format!("initialize failed: {}", e.message))?;
+            .await;
+        let init = match init {
+            Ok(v) => v,
+            Err(e) => {
+                w.shutdown().await;
+                return Err(format!("initialize failed: {}", e.message));
+            }
+        };
         if init.get("ok").and_then(Value::as_bool) == Some(false) {
+            w.shutdown().await;
             return Err("the worker answered initialize with ok: false".into());
         }
-        *slot.current.write().await = Some(w.clone());
+        {
+            // `stop` sets `stopped` before it takes `current`: checked under the same lock, a
+            // worker that came up during a stop is shut down here rather than left running.
+            let mut current = slot.current.write().await;
+            if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                drop(current);
+                w.shutdown().await;
+                return Ok(());
+            }
+            *current = Some(w.clone());
+        }
         slot.running
             .store(true, std::sync::atomic::Ordering::SeqCst);
         if slot.manifest.has("events.subscribe") {
             tokio::spawn(deliver_events(self.db.clone(), slot.plugin.id, w.clone()));
         }
         self.set_error(slot, None).await;
-        let status = w.child.lock().await.wait().await;
+        let status = w.wait().await;
         slot.running
             .store(false, std::sync::atomic::Ordering::SeqCst);
         slot.current.write().await.take();
-        match status {
-            Ok(s) if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) => {
-                let _ = s;
-                Ok(())
-            }
-            Ok(s) => Err(format!("the worker exited ({s})")),
-            Err(e) => Err(e.to_string()),
+        if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(format!("the worker exited ({status})"))
         }
     }
 

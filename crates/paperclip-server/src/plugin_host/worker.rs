@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// JSON-RPC error codes (standard and upstream's plugin codes).
 pub mod codes {
@@ -56,30 +55,48 @@ pub struct Worker {
     out: mpsc::Sender<String>,
     pending: Pending,
     next_id: AtomicU64,
-    pub child: tokio::sync::Mutex<Child>,
+    /// Process id, which is also its process group (the sandbox starts it as a group leader).
+    pid: i32,
+    /// How the process ended, once it has (set by the task that owns and reaps the child).
+    exit: watch::Receiver<Option<String>>,
     alive: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// How long a worker gets to exit after `shutdown` before its process group is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
 impl Worker {
-    /// Starts `command args…` in `dir` and wires its stdio.
+    /// Starts the (confined) command and wires its stdio. The fork happens on the sandbox's
+    /// long-lived spawner thread, so the parent-death signal follows the server.
     pub fn spawn(
-        dir: &std::path::Path,
-        command: &str,
-        args: &[String],
+        cmd: std::process::Command,
         plugin_key: &str,
         dispatch: Dispatch,
     ) -> std::io::Result<Arc<Self>> {
-        let mut child = Command::new(command)
-            .args(args)
-            .current_dir(dir)
-            .stdin(std::process::Stdio::piped())
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
+            .stderr(std::process::Stdio::piped());
+        let runtime = tokio::runtime::Handle::current();
+        let mut child = paperclip_sandbox::spawn_on_stable_thread(move || {
+            let _entered = runtime.enter();
+            cmd.spawn()
+        })?;
+        let pid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| std::io::Error::other("the worker exited at once"))?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
+        let (exit_tx, exit) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = match child.wait().await {
+                Ok(s) => s.to_string(),
+                Err(e) => e.to_string(),
+            };
+            let _ = exit_tx.send(Some(status));
+        });
         let (tx, mut rx) = mpsc::channel::<String>(256);
         let pending: Pending = Arc::default();
         let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -87,7 +104,8 @@ impl Worker {
             out: tx.clone(),
             pending: pending.clone(),
             next_id: AtomicU64::new(1),
-            child: tokio::sync::Mutex::new(child),
+            pid,
+            exit,
             alive: alive.clone(),
         });
 
@@ -182,6 +200,43 @@ impl Worker {
         self.alive.load(Ordering::SeqCst)
     }
 
+    /// Waits until the process has exited; says how.
+    pub async fn wait(&self) -> String {
+        let mut exit = self.exit.clone();
+        let status = match exit.wait_for(Option::is_some).await {
+            Ok(s) => s.clone().unwrap_or_default(),
+            Err(_) => "exited".into(),
+        };
+        status
+    }
+
+    fn exited(&self) -> bool {
+        self.exit.borrow().is_some()
+    }
+
+    /// Kills the worker's whole process group (it and anything it started).
+    fn kill_group(&self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+
+    /// Stops the worker within a deadline: `shutdown`, a grace period to exit, then SIGKILL of
+    /// its process group. Never waits on the worker's good will.
+    pub async fn shutdown(&self) {
+        if !self.exited() {
+            let _ = self
+                .call("shutdown", json!({}), Duration::from_secs(2))
+                .await;
+        }
+        if tokio::time::timeout(EXIT_GRACE, self.wait()).await.is_err() {
+            tracing::warn!(pid = self.pid, "plugin worker ignored shutdown; killing it");
+            self.kill_group();
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.wait()).await;
+        }
+    }
+
     /// Calls `method` on the worker, waiting at most `timeout`.
     pub async fn call(
         &self,
@@ -213,6 +268,15 @@ impl Worker {
                     format!("{method} timed out after {}s", timeout.as_secs()),
                 ))
             }
+        }
+    }
+}
+
+impl Drop for Worker {
+    /// A worker nobody holds any more must not outlive its handle.
+    fn drop(&mut self) {
+        if !self.exited() {
+            self.kill_group();
         }
     }
 }

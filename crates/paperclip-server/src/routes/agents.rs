@@ -49,13 +49,12 @@ impl CreateAgent {
                 "adapterConfig must be an object",
             );
         }
-        if self
-            .adapter_type
-            .as_deref()
-            .is_some_and(|t| t.trim().is_empty())
-        {
-            p.add("adapterType", "too_small", "adapterType must not be empty");
-        }
+        check_shapes(
+            &mut p,
+            self.adapter_type.as_deref(),
+            self.runtime_config.as_ref(),
+            self.permissions.as_ref(),
+        );
         p.finish()?;
         Ok(NewAgent {
             name,
@@ -72,6 +71,37 @@ impl CreateAgent {
             metadata: self.metadata,
             status: status.into(),
         })
+    }
+}
+
+/// Adapter type keys are identifiers (`claude_local`, `process`, an external adapter's key): they
+/// pick code and name folders, so never a path. `runtimeConfig` and `permissions` are objects.
+fn check_shapes(
+    p: &mut Problems,
+    adapter_type: Option<&str>,
+    runtime_config: Option<&Value>,
+    permissions: Option<&Value>,
+) {
+    if let Some(t) = adapter_type {
+        let ok = t.len() <= 64
+            && t.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !ok {
+            p.add(
+                "adapterType",
+                "invalid_string",
+                "adapterType must be an adapter key: 1-64 of a-z, 0-9, '_' or '-' (e.g. claude_local)",
+            );
+        }
+    }
+    for (field, value) in [
+        ("runtimeConfig", runtime_config),
+        ("permissions", permissions),
+    ] {
+        if value.is_some_and(|v| !v.is_object()) {
+            p.add(field, "invalid_type", format!("{field} must be an object"));
+        }
     }
 }
 
@@ -235,6 +265,12 @@ pub async fn patch(
             "adapterConfig must be an object",
         );
     }
+    check_shapes(
+        &mut p,
+        b.adapter_type.as_deref(),
+        b.runtime_config.as_ref(),
+        b.permissions.as_ref(),
+    );
     p.finish()?;
     let mut tx = s.db.begin().await?;
     let a = super::agent(&mut tx, &actor, &id).await?;

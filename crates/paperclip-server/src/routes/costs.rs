@@ -49,7 +49,27 @@ pub async fn create(
     p.non_negative("cachedInputTokens", b.cached_input_tokens);
     p.non_negative("outputTokens", b.output_tokens);
     p.non_negative("costCents", b.cost_cents);
+    if let Some(at) = b.occurred_at {
+        // Cost history starts with the epoch and cannot be in the future (a day of clock skew
+        // aside): anything else is a typo or an attempt to hide spend from a month's total.
+        let latest = Utc::now() + chrono::Duration::days(1);
+        if at < DateTime::UNIX_EPOCH || at > latest {
+            p.add(
+                "occurredAt",
+                "invalid_date",
+                "must be between 1970-01-01 and now",
+            );
+        }
+    }
     p.finish()?;
+    // An agent reports its own spend only: a fake cost on a sibling would pause it (budget).
+    if let store::ActorKind::Agent { agent_id, .. } = actor.kind {
+        if agent_id != b.agent_id {
+            return Err(ApiError::Forbidden(
+                "Agents may report only their own costs (agentId must be the calling agent)".into(),
+            ));
+        }
+    }
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
     let e = store::costs::record(

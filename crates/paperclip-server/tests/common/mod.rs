@@ -16,6 +16,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: paperclip_testkit::TestDb,
     pub plugins: Arc<paperclip_server::plugin_host::PluginHost>,
+    /// A stand-in instance folder; plugin workers' data folders live under `data/plugins`.
+    pub instance: std::path::PathBuf,
 }
 
 impl TestApp {
@@ -44,10 +46,15 @@ impl TestApp {
             key: test_key(),
             strict,
         });
+        let instance = std::env::temp_dir().join(format!("paperclip-test-instance-{}", db.name));
         let plugins = paperclip_server::plugin_host::PluginHost::new(
             pool.clone(),
             db.url.clone(),
             secrets.clone(),
+            paperclip_server::plugin_host::WorkerSandbox::new(
+                instance.join("data").join("plugins"),
+            )
+            .expect("plugin sandbox"),
         );
         plugins.spawn_reconciler();
         let state = AppState {
@@ -55,6 +62,7 @@ impl TestApp {
             db: pool,
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),
+                allowed_hostnames: vec![],
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
             }),
@@ -80,6 +88,7 @@ impl TestApp {
             client: Client::new(),
             db,
             plugins,
+            instance,
         }
     }
 
