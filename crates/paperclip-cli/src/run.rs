@@ -75,6 +75,23 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         );
     }
     let db = Db::connect(&target.app_url, &settings.pool).await?;
+    let database_mode = if target.embedded.is_some() {
+        "embedded-postgres"
+    } else {
+        "postgres"
+    };
+    // A postmaster that dies is restarted, and the pool follows it.
+    let supervised = match (target.embedded.take(), settings.embedded()) {
+        (Some(pg), Some(e)) => Some(paperclip_db::embedded::supervise::Supervised::start(
+            pg,
+            paperclip_db::embedded::StartOptions::for_instance(&settings.paths, e),
+            db.clone(),
+        )),
+        (pg, _) => {
+            target.embedded = pg;
+            None
+        }
+    };
     // A wrong master key fails here, with both fingerprints, not at the first decrypt.
     let key = {
         let mut conn = db.session().await?;
@@ -105,11 +122,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         info: Arc::new(ServerInfo {
             deployment_mode: settings.server.deployment_mode.clone(),
             allowed_hostnames: settings.server.allowed_hostnames.clone(),
-            database_mode: if target.embedded.is_some() {
-                "embedded-postgres"
-            } else {
-                "postgres"
-            },
+            database_mode,
             started_at,
         }),
         backup: Arc::new(paperclip_server::BackupState {
@@ -150,6 +163,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     }
     plugins.stop_all().await;
     db.close().await;
+    if let Some(pg) = supervised {
+        pg.shutdown().await?;
+    }
     target.shutdown()?;
     ui::info("Paperclip stopped.");
     Ok(ExitCode::SUCCESS)

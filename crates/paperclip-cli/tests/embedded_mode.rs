@@ -147,7 +147,24 @@ async fn kill_9_of_the_server_then_restart_loses_nothing_and_runs_one_postmaster
     let server = inst.start();
     assert_eq!(server.health().await.0, 200);
     assert_eq!(read_marker(&root).await, "before crash");
-    assert_eq!(postmaster::postmasters_in(&root.join("db")).len(), 1);
+    // Processes of the killed server's cluster may take a moment to finish exiting.
+    let settle = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pms = loop {
+        let now = postmaster::postmasters_in(&root.join("db"));
+        if now.len() == 1 || std::time::Instant::now() > settle {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let described: Vec<String> = pms
+        .iter()
+        .map(|p| {
+            let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            format!("{p}: {cmd:?} {stat}")
+        })
+        .collect();
+    assert_eq!(pms.len(), 1, "{described:#?}");
     server.stop();
     assert!(postmaster::postmasters_in(&root.join("db")).is_empty());
 }
@@ -247,4 +264,81 @@ async fn doctor_reports_a_healthy_instance() {
         text.contains("✓ postgresql binaries") && text.contains("All checks passed"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_killed_postmaster_is_restarted_and_requests_fail_fast_meanwhile() {
+    let inst = Instance::new();
+    let root = inst.root();
+    let server = inst.start();
+    let client = reqwest::Client::builder()
+        // Far below the pool's 30 s acquire timeout: a request that waits for it fails here.
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let res = client
+        .post(server.url("/api/companies"))
+        .json(&serde_json::json!({"name": "Survivor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    // The soft open-file limit was raised to the hard one at start.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(open_files[3], open_files[4], "{limits}");
+    let before = postmaster::postmasters_in(&root.join("db"));
+    assert_eq!(before.len(), 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Every answer meanwhile is a JSON 503 or a success, never a 500 or a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let companies = loop {
+        let res = client
+            .get(server.url("/api/companies"))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.unwrap();
+        match status {
+            // Open backends can still answer for a moment after their postmaster died: done only
+            // once the supervisor says the new one is up.
+            200 if server.log().contains("PostgreSQL is back") => break body,
+            200 | 503 => {}
+            other => panic!("{other} while PostgreSQL restarts: {body}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PostgreSQL never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(companies[0]["name"], "Survivor", "{companies}");
+    // The dead postmaster's children notice its death on their own and exit.
+    let settle = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let after = loop {
+        let now = postmaster::postmasters_in(&root.join("db"));
+        if now.len() == 1 || std::time::Instant::now() > settle {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let names: Vec<String> = after
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    assert_eq!(after.len(), 1, "{names:?}");
+    assert_ne!(after, before, "a new postmaster");
+    assert!(server.log().contains("restarting it"), "{}", server.log());
+    assert_eq!(server.stop(), 0);
+    assert!(postmaster::postmasters_in(&root.join("db")).is_empty());
 }

@@ -37,6 +37,10 @@ pub enum DbError {
     )]
     NoServiceUser { user: String },
 
+    /// The database is known to be down (fail fast, HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
+
     #[error(transparent)]
     Sandbox(#[from] paperclip_sandbox::SandboxError),
 

@@ -62,6 +62,28 @@ where
 pub struct Db {
     pool: PgPool,
     prepared_statements: bool,
+    /// False while the database is known to be down (the embedded postmaster died and is being
+    /// restarted): requests then fail at once with [`DbError::Unavailable`] instead of waiting
+    /// for the pool's acquire timeout.
+    available: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// One connection of its own for health checks, so a saturated pool cannot make a healthy
+    /// database look unreachable.
+    probe: PgPool,
+}
+
+/// How busy the application pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
+impl PoolState {
+    /// Every connection is open and in use: requests are queueing.
+    pub fn saturated(&self) -> bool {
+        self.size >= self.max && self.idle == 0
+    }
 }
 
 impl Db {
@@ -76,6 +98,12 @@ impl Db {
             opts = opts.statement_cache_capacity(0);
             NAMED_STATEMENTS.store(false, std::sync::atomic::Ordering::Relaxed);
         }
+        let probe = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .idle_timeout(Some(settings.idle_timeout))
+            .connect_lazy_with(opts.clone().application_name("paperclip-health"));
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .min_connections(0)
@@ -90,18 +118,70 @@ impl Db {
                 "cannot connect to {}",
                 crate::url::redact(url)
             )))?;
-        Ok(Self {
-            pool,
-            prepared_statements,
-        })
+        let mut db = Self::from_pool(pool, prepared_statements);
+        db.probe = probe;
+        Ok(db)
     }
 
     /// Wraps an existing pool (tests, tools).
     pub fn from_pool(pool: PgPool, prepared_statements: bool) -> Self {
         Self {
-            pool,
             prepared_statements,
+            available: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            probe: pool.clone(),
+            pool,
         }
+    }
+
+    /// Size, idle connections and maximum of the application pool.
+    pub fn pool_state(&self) -> PoolState {
+        PoolState {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    /// False while the database is marked down (a restart is under way).
+    pub fn is_available(&self) -> bool {
+        self.available.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks the database down (requests fail fast) or up again.
+    pub fn set_available(&self, up: bool) {
+        self.available
+            .store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check_available(&self) -> Result<()> {
+        if self.available.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(DbError::Unavailable(
+                "the database is restarting; retry in a moment".into(),
+            ))
+        }
+    }
+
+    /// Closes the idle connections (after the server restarted, they are all dead) and points
+    /// new ones at `url` (the port may have changed).
+    pub async fn reconnect_to(&self, url: &str) -> Result<()> {
+        let mut opts = connect_options(url)?.application_name("paperclip");
+        if !self.prepared_statements {
+            opts = opts.statement_cache_capacity(0);
+        }
+        self.probe
+            .set_connect_options(opts.clone().application_name("paperclip-health"));
+        self.pool.set_connect_options(opts);
+        for _ in 0..self.pool.num_idle() {
+            match self.pool.try_acquire() {
+                Some(conn) => {
+                    let _ = conn.close().await;
+                }
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// The underlying pool (transactions: `db.pool().begin()`).
@@ -128,6 +208,7 @@ impl Db {
     /// A connection to run statements on: a plain pooled connection, or behind a transaction
     /// pooler a transaction that pins one server connection (see the module docs).
     pub async fn session(&self) -> Result<Session> {
+        self.check_available()?;
         let session = if self.prepared_statements {
             Session::Direct(
                 self.pool
@@ -149,22 +230,27 @@ impl Db {
     /// A write transaction (always a transaction, in every mode). Dropped without `commit` (an
     /// early `?`), it rolls back: handlers need no explicit rollback.
     pub async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        self.check_available()?;
         self.pool
             .begin()
             .await
             .map_err(DbError::sql("cannot begin a transaction"))
     }
 
-    /// `SELECT 1` with a short timeout, for health checks.
+    /// `SELECT 1` with a short timeout on the health connection (not the application pool), in a
+    /// transaction like every pooled session (see the module docs on poolers).
     pub async fn ping(&self) -> bool {
+        if !self.is_available() {
+            return false;
+        }
         let check = async {
-            let mut s = self.session().await.ok()?;
+            let mut tx = self.probe.begin().await.ok()?;
             let v = self
                 .query_scalar::<i32>("SELECT 1")
-                .fetch_one(&mut *s)
+                .fetch_one(&mut *tx)
                 .await
                 .ok()?;
-            s.close().await.ok()?;
+            tx.commit().await.ok()?;
             Some(v)
         };
         matches!(
@@ -175,6 +261,7 @@ impl Db {
 
     /// Closes every connection (on shutdown, so no backend outlives us).
     pub async fn close(&self) {
+        self.probe.close().await;
         self.pool.close().await;
     }
 }

@@ -67,6 +67,7 @@ impl From<DbError> for ApiError {
             DbError::NotFound(m) => ApiError::NotFound(m),
             DbError::Forbidden(m) => ApiError::Forbidden(m),
             DbError::Sql { context, source } => from_sql(context, source),
+            DbError::Unavailable(m) => ApiError::Failed503(m),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -74,7 +75,11 @@ impl From<DbError> for ApiError {
 
 fn from_sql(context: String, source: sqlx::Error) -> ApiError {
     match &source {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => {
             tracing::warn!(error = %source, "{context}");
             ApiError::Unavailable
         }
@@ -92,6 +97,11 @@ fn from_sql(context: String, source: sqlx::Error) -> ApiError {
                         message: format!("Invalid value ({})", d.message()),
                         details: json!([{ "path": [constraint], "message": d.message() }]),
                     }
+                }
+                // The server went away under us (crash, restart, admin shutdown): retryable.
+                Some(code) if code.starts_with("57P") || code.starts_with("08") => {
+                    tracing::warn!(error = %source, "{context}");
+                    ApiError::Unavailable
                 }
                 Some("40001") | Some("40P01") => ApiError::Conflict {
                     message: "Concurrent update, please retry".into(),

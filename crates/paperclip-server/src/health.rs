@@ -10,7 +10,9 @@ use crate::AppState;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// 200 with the server's status when the database answers `SELECT 1`, else 503
+/// 200 with the server's status when the database answers `SELECT 1` on the health connection
+/// (its own, so a busy pool cannot fail it): `"ok"`, or `"degraded"` while every connection of
+/// the application pool is busy (requests queue). Else 503
 /// `{"status":"unhealthy","error":"database_unreachable"}`.
 pub async fn get(State(state): State<AppState>) -> Response {
     let info = &state.info;
@@ -27,9 +29,16 @@ pub async fn get(State(state): State<AppState>) -> Response {
     }
     let b = &state.backup;
     let backup = paperclip_db::backup::health(&b.dir, b.enabled, b.interval_minutes);
-    let warnings = backup["warnings"].clone();
+    let mut warnings = backup["warnings"].as_array().cloned().unwrap_or_default();
+    let pool = state.db.pool_state();
+    if pool.saturated() {
+        warnings.push(json!(format!(
+            "all {} database connections are busy; requests are queueing (DATABASE_POOL_MAX raises the limit)",
+            pool.max
+        )));
+    }
     Json(json!({
-        "status": "ok",
+        "status": if pool.saturated() { "degraded" } else { "ok" },
         "version": VERSION,
         "serverVersion": VERSION,
         "commit": null,
@@ -46,6 +55,7 @@ pub async fn get(State(state): State<AppState>) -> Response {
         "database": {
             "mode": info.database_mode,
             "preparedStatements": state.db.prepared_statements(),
+            "pool": { "size": pool.size, "idle": pool.idle, "max": pool.max },
         },
         "databaseBackup": backup,
         "warnings": warnings,

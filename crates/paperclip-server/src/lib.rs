@@ -11,6 +11,7 @@ mod error;
 pub mod extract;
 mod guard;
 mod health;
+pub mod listener;
 pub mod plugin_host;
 mod routes;
 
@@ -201,6 +202,9 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            listener::BODY_TIMEOUT,
+        ))
         // Outside the body limit, so its refusals (foreign Host or Origin, bad URI, oversized
         // Content-Length) are JSON and come before anything reads the body.
         .layer(axum::middleware::from_fn_with_state(
@@ -223,9 +227,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve(listener, router(state), shutdown).await
 }
 
 #[cfg(test)]

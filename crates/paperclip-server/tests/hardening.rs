@@ -313,3 +313,47 @@ async fn an_agent_reports_only_its_own_costs() {
     let (s, e) = app.call(Method::POST, &format!("/companies/{cid}/cost-events"), Some(json!({"agentId": worker["id"], "provider": "anthropic", "model": "m", "costCents": 5})), Some(&token)).await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
 }
+
+#[tokio::test]
+async fn health_has_its_own_connection_and_says_degraded_when_the_pool_is_busy() {
+    let app = TestApp::spawn().await;
+    // Occupy every connection of the application pool.
+    let max = app.pool.pool_state().max;
+    let mut held = Vec::new();
+    for _ in 0..max {
+        held.push(app.pool.pool().acquire().await.unwrap());
+    }
+    let (s, h) = app.get("/health").await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(h["warnings"].to_string().contains("busy"), "{h}");
+    drop(held);
+    let (s, h) = app.get("/health").await;
+    assert_eq!(
+        (s, h["status"].clone()),
+        (StatusCode::OK, json!("ok")),
+        "{h}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let addr = authority(&app);
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    // The server keeps serving others meanwhile.
+    let (s, _) = app.get("/health").await;
+    assert_eq!(s, StatusCode::OK);
+    // Then closes the slow socket (header timeout), well before this bound.
+    let bound = paperclip_server::listener::HEADER_TIMEOUT * 3;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(bound, slow.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the slow socket was still open after {bound:?}"
+    );
+}

@@ -17,6 +17,7 @@
 pub mod cluster;
 pub mod os_user;
 pub mod postmaster;
+pub mod supervise;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
@@ -261,6 +262,19 @@ impl EmbeddedPostgres {
         .map_err(DbError::sql("cannot create the paperclip database"))?;
         tracing::info!("Created database {DATABASE} (UTF8)");
         Ok(true)
+    }
+
+    /// How the postmaster ended, if it has (only for a cluster this process started).
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.child = None;
+                Some(status.to_string())
+            }
+            Ok(None) => None,
+            Err(e) => Some(e.to_string()),
+        }
     }
 
     /// Fast shutdown (SIGINT), escalating to SIGQUIT and SIGKILL, and waits for the process.

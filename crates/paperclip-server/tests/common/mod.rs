@@ -16,6 +16,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: paperclip_testkit::TestDb,
     pub plugins: Arc<paperclip_server::plugin_host::PluginHost>,
+    /// The server's own database handle (to occupy its pool in tests).
+    pub pool: Db,
     /// A stand-in instance folder; plugin workers' data folders live under `data/plugins`.
     pub instance: std::path::PathBuf,
 }
@@ -59,7 +61,7 @@ impl TestApp {
         plugins.spawn_reconciler();
         let state = AppState {
             plugins: plugins.clone(),
-            db: pool,
+            db: pool.clone(),
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),
                 allowed_hostnames: vec![],
@@ -89,6 +91,7 @@ impl TestApp {
             db,
             plugins,
             instance,
+            pool,
         }
     }
 
