@@ -398,12 +398,13 @@ async fn ensure_namespace(
     let role_ddl = format!(
         "DO $$ BEGIN
            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
-             CREATE ROLE {r} LOGIN NOINHERIT NOCREATEDB NOCREATEROLE PASSWORD '{password}';
+             CREATE ROLE {r} LOGIN NOINHERIT NOCREATEDB NOCREATEROLE CONNECTION LIMIT {limit} PASSWORD '{password}';
            ELSE
-             ALTER ROLE {r} LOGIN NOINHERIT NOCREATEDB NOCREATEROLE PASSWORD '{password}';
+             ALTER ROLE {r} LOGIN NOINHERIT NOCREATEDB NOCREATEROLE CONNECTION LIMIT {limit} PASSWORD '{password}';
            END IF;
          END $$;",
-        r = quote_ident(&role)
+        r = quote_ident(&role),
+        limit = ROLE_CONNECTION_LIMIT,
     );
     // Role names and passwords here are hex derived by us, never user input.
     let isolation = match sqlx::raw_sql(&role_ddl).execute(&mut *tx).await {
@@ -770,6 +771,15 @@ pub async fn execute(
         .await
 }
 
+/// Connections a plugin's role may hold at once, across every server (PostgreSQL enforces it).
+pub const ROLE_CONNECTION_LIMIT: u32 = 8;
+
+/// Most rows one `db.query` may return.
+pub const MAX_QUERY_ROWS: i64 = 10_000;
+
+/// Most bytes (as JSON text) one `db.query` may return.
+pub const MAX_QUERY_BYTES: i64 = 8 << 20;
+
 async fn query_inner(
     url: &str,
     ns: &Namespace,
@@ -779,19 +789,35 @@ async fn query_inner(
     sql::check_query(sql_text).map_err(DbError::Forbidden)?;
     let mut conn = crate::pool::connect_direct(url).await?;
     begin_runtime(&mut conn, ns, true).await?;
+    // The caps are applied inside PostgreSQL: past either one, no row leaves the database, so
+    // a plugin cannot grow this server's memory with a huge result.
     let wrapped = format!(
-        "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]'::jsonb) FROM ({}) r",
-        sql_text.trim().trim_end_matches(';')
+        "WITH r AS MATERIALIZED (SELECT to_jsonb(q) AS j FROM ({}) q LIMIT {}), \
+              s AS (SELECT count(*) AS n, coalesce(sum(octet_length(j::text)), 0) AS bytes FROM r) \
+         SELECT s.n, s.bytes, CASE WHEN s.n <= {MAX_QUERY_ROWS} AND s.bytes <= {MAX_QUERY_BYTES} \
+                THEN (SELECT coalesce(jsonb_agg(j), '[]'::jsonb) FROM r) END FROM s",
+        sql_text.trim().trim_end_matches(';'),
+        MAX_QUERY_ROWS + 1,
     );
-    let mut query = sqlx::query_scalar::<_, Value>(&wrapped).persistent(false);
+    let mut query = sqlx::query_as::<_, (i64, i64, Option<Value>)>(&wrapped).persistent(false);
     for p in text_params(params) {
         query = query.bind(p);
     }
-    let rows = query.fetch_one(&mut conn).await;
+    let result = query.fetch_one(&mut conn).await;
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
     let _ = conn.close().await;
-    let rows = rows.map_err(|e| plugin_error("plugin query failed", e))?;
-    Ok(rows.as_array().cloned().unwrap_or_default())
+    let (n, bytes, rows) = result.map_err(|e| plugin_error("plugin query failed", e))?;
+    match rows {
+        Some(rows) => Ok(rows.as_array().cloned().unwrap_or_default()),
+        None if n > MAX_QUERY_ROWS => Err(DbError::Forbidden(format!(
+            "plugin query returns more than {MAX_QUERY_ROWS} rows; add a LIMIT or page with OFFSET"
+        ))),
+        None => Err(DbError::Forbidden(format!(
+            "plugin query returns {} MiB, more than {} MiB; select fewer columns or rows",
+            bytes >> 20,
+            MAX_QUERY_BYTES >> 20
+        ))),
+    }
 }
 
 async fn execute_inner(url: &str, ns: &Namespace, sql_text: &str, params: &[Value]) -> Result<u64> {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
+use sqlx::Connection;
 
 const KEY: &str = "test.hostile-worker";
 
@@ -160,4 +161,91 @@ async fn a_hostile_worker_reaches_only_its_own_data() {
     assert_eq!(s, StatusCode::OK);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(hostile_workers().is_empty(), "no respawn after uninstall");
+}
+
+#[tokio::test]
+async fn one_plugin_cannot_starve_the_database_or_the_servers_memory() {
+    const GREEDY: &str = "test.greedy-database";
+    let app = TestApp::spawn().await;
+    let dir = format!(
+        "{}/tests/fixtures/greedy-plugin",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (s, p) = app.post("/plugins/install", json!({"path": dir})).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, p) = app.get(&format!("/plugins/{GREEDY}")).await;
+        if p["workerRunning"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "worker never came up: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = app.company("Greedy").await;
+    let flood = |kind: &str, n: u32| {
+        let (app, c, kind) = (&app, c.clone(), kind.to_string());
+        async move {
+            let (s, out) = app
+                .post(
+                    &format!("/plugins/{GREEDY}/api/flood"),
+                    json!({"companyId": c["id"], "kind": kind, "n": n}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{out}");
+            out["answers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Results past the caps are refused inside PostgreSQL, with the cap named.
+    let rows = flood("rows", 0).await;
+    assert!(rows[0].contains("more than 10000 rows"), "{rows:?}");
+    let bytes = flood("bytes", 0).await;
+    assert!(bytes[0].contains("MiB"), "{bytes:?}");
+    assert_eq!(flood("small", 0).await, vec!["ok"]);
+
+    // The role has a connection limit of its own, enforced by PostgreSQL for every server.
+    let mut conn = app.db.connect().await;
+    let (role, limit): (String, i32) = sqlx::query_as(
+        "SELECT r.rolname::text, r.rolconnlimit FROM pg_roles r
+         JOIN plugin_database_namespaces n ON n.role_name = r.rolname
+         JOIN plugins p ON p.id = n.plugin_id WHERE p.plugin_key = $1",
+    )
+    .bind(GREEDY)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(limit, 8);
+    // Twelve queries at once: at most four run at a time on this server (sampled while they
+    // run), and all of them finish.
+    let watch = {
+        let url = app.db.url.clone();
+        let role = role.clone();
+        tokio::spawn(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut most = 0i64;
+            for _ in 0..60 {
+                let n: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
+                        .bind(&role)
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                most = most.max(n);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            most
+        })
+    };
+    let answers = flood("concurrent", 12).await;
+    assert!(answers.iter().all(|a| a == "ok"), "{answers:?}");
+    let most = watch.await.unwrap();
+    assert!(
+        (1..=4).contains(&most),
+        "{most} connections of the plugin's role at once"
+    );
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::worker::{codes, RpcError};
-use super::{PluginHost, Slot};
+use super::{PluginHost, Slot, DB_CALLS_PER_PLUGIN, DB_CALL_QUEUE_WAIT};
 
 const INVOCATION_SCOPE_DENIED: i64 = -32005;
 
@@ -225,6 +225,19 @@ async fn reads_inner(
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
+            // At most DB_CALLS_PER_PLUGIN at once per server; the rest wait a little, then fail:
+            // one plugin cannot take the database's connection slots or our blocking threads.
+            let _permit = tokio::time::timeout(DB_CALL_QUEUE_WAIT, slot.db_calls.acquire())
+                .await
+                .map_err(|_| {
+                    RpcError::new(
+                        codes::WORKER_ERROR,
+                        format!(
+                            "too many concurrent database calls from this plugin (at most {DB_CALLS_PER_PLUGIN} at once)"
+                        ),
+                    )
+                })?
+                .map_err(|_| RpcError::new(codes::WORKER_UNAVAILABLE, "the plugin is stopping"))?;
             let runtime = host.access().runtime(ns).map_err(from_db)?;
             if method == "db.query" {
                 runtime

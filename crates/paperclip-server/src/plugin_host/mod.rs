@@ -53,7 +53,16 @@ pub struct Slot {
     pub running: std::sync::atomic::AtomicBool,
     /// The supervising task, awaited by `stop`.
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Permits for `db.query`/`db.execute` calls in flight.
+    pub db_calls: tokio::sync::Semaphore,
 }
+
+/// Database calls of one plugin in flight at once on one server (its role's `CONNECTION LIMIT`
+/// bounds all servers together).
+pub const DB_CALLS_PER_PLUGIN: usize = 4;
+
+/// How long a database call waits for a permit before it fails.
+pub const DB_CALL_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 impl Slot {
     /// The running worker, if any.
@@ -209,6 +218,7 @@ impl PluginHost {
             restarts: Default::default(),
             running: Default::default(),
             task: Mutex::default(),
+            db_calls: tokio::sync::Semaphore::new(DB_CALLS_PER_PLUGIN),
         });
         self.slots
             .lock()
