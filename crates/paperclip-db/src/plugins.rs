@@ -120,7 +120,13 @@ impl Access<'_> {
 /// Installs (or re-installs) the plugin in `dir`: registers it, creates its namespace and role,
 /// and applies its migrations. A plugin whose migrations fail is recorded with status `error`.
 pub async fn install(admin: &mut PgConnection, access: &Access<'_>, dir: &Path) -> Result<Plugin> {
-    let dir = std::fs::canonicalize(dir).map_err(DbError::io("cannot find plugin folder", dir))?;
+    // The folder comes from the caller (board API or CLI): a missing one is their input error.
+    let dir = std::fs::canonicalize(dir).map_err(|e| {
+        DbError::invalid(
+            "path",
+            format!("cannot find the plugin folder {}: {e}", dir.display()),
+        )
+    })?;
     let manifest = Manifest::load(&dir).map_err(|e| DbError::invalid("manifest", e.to_string()))?;
     let manifest_json = serde_json::to_value(&manifest).expect("serializable");
     let plugin: Plugin = qa(&format!(
