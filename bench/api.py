@@ -26,8 +26,14 @@ class Client:
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         headers = {"content-type": "application/json"} if data else {}
-        self.conn.request(method, "/api" + path, body=data, headers=headers)
-        r = self.conn.getresponse()
+        try:
+            self.conn.request(method, "/api" + path, body=data, headers=headers)
+            r = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closes keep-alive connections idle for 10 s: reconnect, as browsers do.
+            self.conn.close()
+            self.conn.request(method, "/api" + path, body=data, headers=headers)
+            r = self.conn.getresponse()
         payload = r.read()
         return r.status, payload
 
