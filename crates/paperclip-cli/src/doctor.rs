@@ -209,10 +209,14 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 ),
             );
         } else {
-            r.fail(
+            // A warning, not a failure: it matters only once an untrusted plugin is installed.
+            r.note(
                 "plugin sandbox",
-                format!("workers run as {account}, but {}: they can read the instance folder", landlock.describe()),
-                "run on Linux 5.13 or newer with Landlock enabled (lsm=landlock), or install only plugins you trust",
+                format!(
+                    "workers run as {account}, but {}: they can read the instance folder; \
+                     run on Linux 5.13+ with Landlock enabled, or install only plugins you trust",
+                    landlock.describe()
+                ),
             );
         }
     }

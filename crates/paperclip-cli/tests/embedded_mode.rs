@@ -264,6 +264,14 @@ async fn doctor_reports_a_healthy_instance() {
         text.contains("✓ postgresql binaries") && text.contains("All checks passed"),
         "{text}"
     );
+    // The plugin sandbox and backup permissions are reported (Landlock where the kernel has it).
+    assert!(text.contains("backup permissions"), "{text}");
+    if paperclip_sandbox::landlock_support().enforced() {
+        assert!(
+            text.contains("✓ plugin sandbox") && text.contains("confined by landlock"),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]
