@@ -35,25 +35,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
-/// A JSON-RPC error (from the host, or returned to it).
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
-#[error("{message} (code {code})")]
-pub struct RpcError {
-    pub code: i64,
-    pub message: String,
-}
-
-impl RpcError {
-    /// An error with upstream's `WORKER_ERROR` code.
-    pub fn worker(message: impl Into<String>) -> Self {
-        Self {
-            code: -32002,
-            message: message.into(),
-        }
-    }
-    /// `CAPABILITY_DENIED`, as the host reports it.
-    pub const CAPABILITY_DENIED: i64 = -32001;
-}
+pub use paperclip_api_types::rpc::{codes, RpcError};
 
 /// A request to one of the plugin's scoped routes.
 #[derive(Debug, Clone, Deserialize)]
@@ -122,7 +104,7 @@ pub trait Plugin: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), RpcError>> + Send {
         async {
             Err(RpcError {
-                code: -32004,
+                code: codes::METHOD_NOT_IMPLEMENTED,
                 message: "onEvent is not implemented".into(),
             })
         }
@@ -136,7 +118,7 @@ pub trait Plugin: Send + Sync + 'static {
     ) -> impl Future<Output = Result<ApiResponse, RpcError>> + Send {
         async {
             Err(RpcError {
-                code: -32004,
+                code: codes::METHOD_NOT_IMPLEMENTED,
                 message: "handleApiRequest is not implemented".into(),
             })
         }
@@ -386,12 +368,12 @@ pub async fn run<P: Plugin>(plugin: P) {
                                 .await
                                 .map(|r| serde_json::to_value(r).expect("serializable")),
                             Err(e) => Err(RpcError {
-                                code: -32602,
+                                code: codes::INVALID_PARAMS,
                                 message: e.to_string(),
                             }),
                         },
                         other => Err(RpcError {
-                            code: -32601,
+                            code: codes::METHOD_NOT_FOUND,
                             message: format!("unknown method {other}"),
                         }),
                     };

@@ -11,13 +11,11 @@ use uuid::Uuid;
 use super::worker::{codes, RpcError};
 use super::{PluginHost, Slot, DB_CALLS_PER_PLUGIN, DB_CALL_QUEUE_WAIT};
 
-const INVOCATION_SCOPE_DENIED: i64 = -32005;
-
 /// Within an invocation, a plugin only touches the invoking company's objects.
 fn check_scope(scope: Option<Uuid>, company: Uuid) -> Result<(), RpcError> {
     match scope {
         Some(c) if c != company => Err(RpcError::new(
-            INVOCATION_SCOPE_DENIED,
+            codes::INVOCATION_SCOPE_DENIED,
             "object not found in the invoking company",
         )),
         _ => Ok(()),

@@ -12,32 +12,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// JSON-RPC error codes (standard and upstream's plugin codes).
-pub mod codes {
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const WORKER_UNAVAILABLE: i64 = -32000;
-    pub const CAPABILITY_DENIED: i64 = -32001;
-    pub const WORKER_ERROR: i64 = -32002;
-    pub const TIMEOUT: i64 = -32003;
-    pub const METHOD_NOT_IMPLEMENTED: i64 = -32004;
-}
-
-/// A JSON-RPC error.
-#[derive(Debug, Clone)]
-pub struct RpcError {
-    pub code: i64,
-    pub message: String,
-}
-
-impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
+pub use paperclip_api_types::rpc::{codes, RpcError};
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, RpcError>>>>>;
 
