@@ -116,7 +116,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         secrets.clone(),
         sandbox,
     );
+    let tasks = paperclip_server::tasks::Supervisor::new();
     let state = AppState {
+        tasks: tasks.clone(),
         plugins: plugins.clone(),
         db: db.clone(),
         info: Arc::new(ServerInfo {
@@ -139,9 +141,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     };
     // Workers of ready plugins; every replica reconciles against the database.
     plugins.spawn_reconciler();
-    if state.backup.enabled {
-        tokio::spawn(scheduled_backups(state.clone()));
-    }
+    paperclip_server::background::start(&state);
     let addr = listener.local_addr()?;
     ui::info(&format!("Paperclip listening on http://{addr}"));
 
@@ -161,6 +161,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             tokio::time::sleep(DRAIN_TIMEOUT).await;
         } => tracing::warn!("requests still running after {}s; stopping anyway", DRAIN_TIMEOUT.as_secs()),
     }
+    tasks.shutdown();
     plugins.stop_all().await;
     db.close().await;
     if let Some(pg) = supervised {
@@ -205,42 +206,6 @@ async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
             settings.config.path().display()
         ),
         Err(e) => Err(e).with_context(|| format!("cannot listen on {addr}")),
-    }
-}
-
-/// Scheduled backups: one interval after start, then every interval; single-flight across replicas
-/// (a run that finds another backup in progress is skipped); the dump runs in a pg_dump child, off
-/// the request path and outside this process's memory.
-async fn scheduled_backups(state: AppState) {
-    let b = state.backup.clone();
-    let period = Duration::from_secs(u64::from(b.interval_minutes) * 60);
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        ticker.tick().await;
-        let opts = paperclip_db::backup::Options {
-            url: &b.url,
-            dir: &b.dir,
-            retention: b.retention,
-            bin_dir: b.bin_dir.as_deref(),
-            key_fingerprint: Some(state.secrets.key.fingerprint()),
-            trigger: "scheduled",
-        };
-        match paperclip_db::backup::create_exclusive(&state.db, &opts).await {
-            Ok(Some(out)) => {
-                paperclip_db::backup::record_failure(&b.dir, None);
-                tracing::info!(
-                    "Automatic database backup complete: {} ({} bytes)",
-                    out.backup_file.display(),
-                    out.size_bytes
-                );
-            }
-            Ok(None) => tracing::warn!("Skipped a scheduled backup: another backup is running"),
-            Err(e) => {
-                paperclip_db::backup::record_failure(&b.dir, Some(&e.to_string()));
-                tracing::error!("Automatic database backup failed: {e}");
-            }
-        }
     }
 }
 

@@ -34,6 +34,11 @@ async fn first_start_creates_the_instance_and_a_restart_keeps_data() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
     assert_eq!(body["deploymentMode"], "local_trusted");
+    // Scheduled backups (on by default) run under the task supervisor, which reports them.
+    assert_eq!(
+        body["backgroundTasks"]["scheduledBackups"]["runs"], 0,
+        "{body}"
+    );
     let root = inst.root();
     assert!(root.join("db/PG_VERSION").is_file());
     assert!(root.join("config.json").is_file());

@@ -49,6 +49,7 @@ impl TestHost {
         );
         plugins.spawn_reconciler();
         let state = AppState {
+            tasks: paperclip_server::tasks::Supervisor::new(),
             db: pool,
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),

@@ -58,6 +58,7 @@ pub async fn get(State(state): State<AppState>) -> Response {
             "pool": { "size": pool.size, "idle": pool.idle, "max": pool.max },
         },
         "databaseBackup": backup,
+        "backgroundTasks": state.tasks.report(),
         "warnings": warnings,
     }))
     .into_response()

@@ -7,6 +7,7 @@
 
 mod api;
 pub mod auth;
+pub mod background;
 mod error;
 pub mod extract;
 mod guard;
@@ -14,6 +15,7 @@ mod health;
 pub mod listener;
 pub mod plugin_host;
 mod routes;
+pub mod tasks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +79,8 @@ pub struct AppState {
     pub backup: Arc<BackupState>,
     /// Plugin workers of this process.
     pub plugins: Arc<plugin_host::PluginHost>,
+    /// Background tasks of this process (status in `/api/health`).
+    pub tasks: Arc<tasks::Supervisor>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -246,6 +250,7 @@ mod tests {
             .connect_lazy("postgres://u:p@127.0.0.1:1/x")
             .unwrap();
         AppState {
+            tasks: tasks::Supervisor::new(),
             db: Db::from_pool(pool.clone(), true),
             info: Arc::new(ServerInfo {
                 deployment_mode: "local_trusted".into(),

@@ -60,6 +60,7 @@ impl TestApp {
         );
         plugins.spawn_reconciler();
         let state = AppState {
+            tasks: paperclip_server::tasks::Supervisor::new(),
             plugins: plugins.clone(),
             db: pool.clone(),
             info: Arc::new(ServerInfo {
