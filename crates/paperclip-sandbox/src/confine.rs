@@ -8,21 +8,21 @@
 //! TCP when the caller says so. Its environment is exactly what the caller hands it.
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
-};
 use nix::sys::resource::{setrlimit, Resource};
 
 use crate::{Account, Result, SandboxError};
 
-/// The newest Landlock ABI whose rights we ask for; older kernels enforce what they know
-/// (best effort), which [`landlock_support`] reports.
-const TARGET_ABI: ABI = ABI::V9;
+// Landlock and the parent-death signal are Linux's; elsewhere the stubs report them missing.
+#[cfg(target_os = "linux")]
+#[path = "rules_linux.rs"]
+mod rules;
+#[cfg(not(target_os = "linux"))]
+#[path = "rules_other.rs"]
+mod rules;
 
 /// Resource limits of a confined child (`None`: inherited).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,91 +102,7 @@ impl LandlockSupport {
 /// thread ends right after) and reads what was enforced.
 pub fn landlock_support() -> LandlockSupport {
     static SUPPORT: OnceLock<LandlockSupport> = OnceLock::new();
-    *SUPPORT.get_or_init(|| {
-        std::thread::spawn(|| {
-            let status = Ruleset::default()
-                .handle_access(AccessFs::from_all(TARGET_ABI))
-                .and_then(|r| r.create())
-                .and_then(|r| r.restrict_self());
-            match status {
-                Ok(s) => match (s.ruleset, s.landlock) {
-                    (RulesetStatus::FullyEnforced, _) => LandlockSupport::Full,
-                    (
-                        RulesetStatus::PartiallyEnforced,
-                        landlock::LandlockStatus::Available { effective_abi, .. },
-                    ) => LandlockSupport::Partial {
-                        abi: effective_abi as i32,
-                    },
-                    (RulesetStatus::PartiallyEnforced, _) => LandlockSupport::Partial { abi: 0 },
-                    (RulesetStatus::NotEnforced, _) => LandlockSupport::Unavailable,
-                },
-                Err(_) => LandlockSupport::Unavailable,
-            }
-        })
-        .join()
-        .unwrap_or(LandlockSupport::Unavailable)
-    })
-}
-
-fn ruleset(policy: &Policy) -> std::result::Result<RulesetCreated, String> {
-    let s = |e: landlock::RulesetError| e.to_string();
-    let mut rs = Ruleset::default()
-        .handle_access(AccessFs::from_all(TARGET_ABI))
-        .map_err(s)?
-        .scope(Scope::from_all(TARGET_ABI))
-        .map_err(s)?;
-    if policy.network == Network::DenyTcp {
-        rs = rs
-            .handle_access(AccessNet::from_all(TARGET_ABI))
-            .map_err(s)?;
-    }
-    let mut created = rs.create().map_err(s)?;
-    let read = AccessFs::from_read(TARGET_ABI);
-    let all = AccessFs::from_all(TARGET_ABI);
-    let file_read = BitFlags::from(AccessFs::ReadFile) | AccessFs::Execute;
-    let rule = |path: &Path, dir_rights: BitFlags<AccessFs>, file_rights: BitFlags<AccessFs>| {
-        let rights = if path.is_dir() {
-            dir_rights
-        } else {
-            file_rights
-        };
-        PathFd::new(path)
-            .map(|fd| PathBeneath::new(fd, rights))
-            .map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let mut rules = Vec::new();
-    for p in system_read_paths().iter().chain(&policy.read_exec) {
-        rules.push(rule(p, read, file_read)?);
-    }
-    for p in &policy.read_write {
-        rules.push(rule(p, all, all & !dir_only())?);
-    }
-    let rw_file = BitFlags::from(AccessFs::ReadFile) | AccessFs::WriteFile;
-    for (dev, rights) in [
-        ("/dev/null", rw_file),
-        ("/dev/zero", rw_file),
-        ("/dev/full", rw_file),
-        ("/dev/urandom", BitFlags::from(AccessFs::ReadFile)),
-        ("/dev/random", BitFlags::from(AccessFs::ReadFile)),
-    ] {
-        if Path::new(dev).exists() {
-            rules.push(rule(Path::new(dev), rights, rights)?);
-        }
-    }
-    created = created
-        .add_rules(rules.into_iter().map(Ok::<_, landlock::RulesetError>))
-        .map_err(s)?;
-    Ok(created)
-}
-
-/// Rights that only make sense on a folder (the kernel refuses them on a file).
-fn dir_only() -> BitFlags<AccessFs> {
-    AccessFs::from_all(TARGET_ABI)
-        & !(BitFlags::from(AccessFs::ReadFile)
-            | AccessFs::WriteFile
-            | AccessFs::Execute
-            | AccessFs::Truncate
-            | AccessFs::IoctlDev)
+    *SUPPORT.get_or_init(rules::probe)
 }
 
 /// Applies `policy` to `cmd`. Start the command with [`spawn_on_stable_thread`] so the
@@ -198,7 +114,7 @@ pub fn confine(cmd: &mut Command, policy: &Policy) -> Result<()> {
         account.apply(cmd);
     }
     cmd.process_group(0);
-    let mut ruleset = Some(ruleset(policy).map_err(SandboxError::Landlock)?);
+    let mut ruleset = Some(rules::prepare(policy).map_err(SandboxError::Landlock)?);
     let require = policy.require_landlock;
     let limits = limits(&policy.limits);
     let parent = nix::unistd::getpid();
@@ -210,8 +126,7 @@ pub fn confine(cmd: &mut Command, policy: &Policy) -> Result<()> {
     unsafe {
         cmd.pre_exec(move || {
             use std::io::Error;
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(|e| Error::from_raw_os_error(e as i32))?;
+            rules::die_with_parent().map_err(|e| Error::from_raw_os_error(e as i32))?;
             // The parent may have died between fork and prctl: then nobody would signal us.
             if nix::unistd::getppid() != parent {
                 return Err(Error::from_raw_os_error(nix::libc::ESRCH));
@@ -221,12 +136,12 @@ pub fn confine(cmd: &mut Command, policy: &Policy) -> Result<()> {
                     .map_err(|e| Error::from_raw_os_error(e as i32))?;
             }
             if let Some(rs) = ruleset.take() {
-                match rs.restrict_self() {
-                    Ok(s) if require && s.ruleset == RulesetStatus::NotEnforced => {
+                match rules::restrict(rs) {
+                    Ok(false) if require => {
                         return Err(Error::from_raw_os_error(nix::libc::ENOSYS));
                     }
                     Ok(_) => {}
-                    Err(_) => return Err(Error::from_raw_os_error(nix::libc::EPERM)),
+                    Err(()) => return Err(Error::from_raw_os_error(nix::libc::EPERM)),
                 }
             }
             Ok(())
