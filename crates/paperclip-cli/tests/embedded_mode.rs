@@ -142,6 +142,28 @@ async fn two_first_starts_at_once_leave_one_owner_and_a_clear_refusal() {
     assert!(status.success(), "{status}: {:?}", rest.join().unwrap());
 }
 
+/// The postmasters of the instance's data directory once they are down to one (or `secs` have
+/// passed), with a description of each for the failure message.
+async fn settled_postmasters(root: &std::path::Path, secs: u64) -> (Vec<i32>, Vec<String>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let pids = loop {
+        let now = postmaster::postmasters_in(&root.join("db"));
+        if now.len() == 1 || std::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let described = pids
+        .iter()
+        .map(|p| {
+            let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            format!("{p}: {cmd:?} {stat}")
+        })
+        .collect();
+    (pids, described)
+}
+
 #[tokio::test]
 async fn kill_9_of_the_server_then_restart_loses_nothing_and_runs_one_postmaster() {
     let inst = Instance::new();
@@ -153,22 +175,7 @@ async fn kill_9_of_the_server_then_restart_loses_nothing_and_runs_one_postmaster
     assert_eq!(server.health().await.0, 200);
     assert_eq!(read_marker(&root).await, "before crash");
     // Processes of the killed server's cluster may take a moment to finish exiting.
-    let settle = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let pms = loop {
-        let now = postmaster::postmasters_in(&root.join("db"));
-        if now.len() == 1 || std::time::Instant::now() > settle {
-            break now;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    let described: Vec<String> = pms
-        .iter()
-        .map(|p| {
-            let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            format!("{p}: {cmd:?} {stat}")
-        })
-        .collect();
+    let (pms, described) = settled_postmasters(&root, 10).await;
     assert_eq!(pms.len(), 1, "{described:#?}");
     server.stop();
     assert!(postmaster::postmasters_in(&root.join("db")).is_empty());
@@ -337,18 +344,7 @@ async fn a_killed_postmaster_is_restarted_and_requests_fail_fast_meanwhile() {
     };
     assert_eq!(companies[0]["name"], "Survivor", "{companies}");
     // The dead postmaster's children notice its death on their own and exit.
-    let settle = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let after = loop {
-        let now = postmaster::postmasters_in(&root.join("db"));
-        if now.len() == 1 || std::time::Instant::now() > settle {
-            break now;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    let names: Vec<String> = after
-        .iter()
-        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
-        .collect();
+    let (after, names) = settled_postmasters(&root, 30).await;
     assert_eq!(after.len(), 1, "{names:?}");
     assert_ne!(after, before, "a new postmaster");
     assert!(server.log().contains("restarting it"), "{}", server.log());

@@ -16,15 +16,17 @@ mod env;
 mod error;
 mod file;
 mod paths;
+mod server;
 mod settings;
 
 pub use env::Env;
 pub use error::ConfigError;
 pub use file::ConfigFile;
 pub use paths::InstancePaths;
+pub use server::ServerSettings;
 pub use settings::{
     BackupSettings, DatabaseTarget, EmbeddedSettings, EnvKey, MigrationPolicy, PoolSettings,
-    SecretsSettings, ServerSettings, Settings, SECRET_PROVIDERS,
+    SecretsSettings, Settings, SECRET_PROVIDERS,
 };
 
 /// `Result` with this crate's error.

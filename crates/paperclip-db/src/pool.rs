@@ -93,9 +93,8 @@ impl Db {
         let prepared_statements = settings
             .prepared_statements
             .unwrap_or_else(|| !looks_like_transaction_pooler(url));
-        let mut opts = connect_options(url)?.application_name("paperclip");
+        let opts = app_options(url, prepared_statements)?;
         if !prepared_statements {
-            opts = opts.statement_cache_capacity(0);
             NAMED_STATEMENTS.store(false, std::sync::atomic::Ordering::Relaxed);
         }
         let probe = PgPoolOptions::new()
@@ -166,10 +165,7 @@ impl Db {
     /// Closes the idle connections (after the server restarted, they are all dead) and points
     /// new ones at `url` (the port may have changed).
     pub async fn reconnect_to(&self, url: &str) -> Result<()> {
-        let mut opts = connect_options(url)?.application_name("paperclip");
-        if !self.prepared_statements {
-            opts = opts.statement_cache_capacity(0);
-        }
+        let opts = app_options(url, self.prepared_statements)?;
         self.probe
             .set_connect_options(opts.clone().application_name("paperclip-health"));
         self.pool.set_connect_options(opts);
@@ -264,6 +260,16 @@ impl Db {
         self.probe.close().await;
         self.pool.close().await;
     }
+}
+
+/// Connect options of the application's connections (the pool's and the health probe's).
+fn app_options(url: &str, prepared_statements: bool) -> Result<PgConnectOptions> {
+    let opts = connect_options(url)?.application_name("paperclip");
+    Ok(if prepared_statements {
+        opts
+    } else {
+        opts.statement_cache_capacity(0)
+    })
 }
 
 /// A connection that is safe to run several statements on, whatever the pool mode.

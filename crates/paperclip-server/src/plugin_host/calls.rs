@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::worker::{codes, RpcError};
-use super::{PluginHost, Slot, DB_CALLS_PER_PLUGIN, DB_CALL_QUEUE_WAIT};
+use super::{db_calls, PluginHost, Slot};
 
 /// Within an invocation, a plugin only touches the invoking company's objects.
 fn check_scope(scope: Option<Uuid>, company: Uuid) -> Result<(), RpcError> {
@@ -56,7 +56,7 @@ fn capability_for(method: &str) -> Option<&'static str> {
     })
 }
 
-fn from_db(e: DbError) -> RpcError {
+pub(super) fn from_db(e: DbError) -> RpcError {
     match e {
         DbError::Forbidden(m) => RpcError::new(codes::CAPABILITY_DENIED, m),
         DbError::Invalid { message, .. } | DbError::NotFound(message) => {
@@ -67,7 +67,7 @@ fn from_db(e: DbError) -> RpcError {
     }
 }
 
-fn str_param<'a>(p: &'a Value, key: &str) -> Result<&'a str, RpcError> {
+pub(super) fn str_param<'a>(p: &'a Value, key: &str) -> Result<&'a str, RpcError> {
     p.get(key)
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, format!("{key} is required")))
@@ -201,56 +201,8 @@ async fn reads_inner(
     let in_scope = |company: Uuid| check_scope(scope, company);
     let db = &host.db;
     match method {
-        "db.namespace" => {
-            let ns = slot.namespace.as_ref().ok_or_else(|| {
-                RpcError::new(
-                    codes::CAPABILITY_DENIED,
-                    "the plugin has no database namespace",
-                )
-            })?;
-            Ok(json!({"namespace": ns.namespace_name}))
-        }
-        "db.query" | "db.execute" => {
-            let ns = slot.namespace.as_ref().ok_or_else(|| {
-                RpcError::new(
-                    codes::CAPABILITY_DENIED,
-                    "the plugin has no database namespace",
-                )
-            })?;
-            let sql = str_param(&params, "sql")?.to_string();
-            let args = params
-                .get("params")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            // At most DB_CALLS_PER_PLUGIN at once per server; the rest wait a little, then fail:
-            // one plugin cannot take the database's connection slots or our blocking threads.
-            let _permit = tokio::time::timeout(DB_CALL_QUEUE_WAIT, slot.db_calls.acquire())
-                .await
-                .map_err(|_| {
-                    RpcError::new(
-                        codes::WORKER_ERROR,
-                        format!(
-                            "too many concurrent database calls from this plugin (at most {DB_CALLS_PER_PLUGIN} at once)"
-                        ),
-                    )
-                })?
-                .map_err(|_| RpcError::new(codes::WORKER_UNAVAILABLE, "the plugin is stopping"))?;
-            let runtime = host.access().runtime(ns).map_err(from_db)?;
-            if method == "db.query" {
-                runtime
-                    .query(sql, args)
-                    .await
-                    .map(Value::from)
-                    .map_err(from_db)
-            } else {
-                runtime
-                    .execute(sql, args)
-                    .await
-                    .map(|n| json!({"rowCount": n}))
-                    .map_err(from_db)
-            }
-        }
+        "db.namespace" => Ok(json!({"namespace": db_calls::namespace(slot)?.namespace_name})),
+        "db.query" | "db.execute" => db_calls::run(host, slot, method, &params).await,
         "issues.get" => {
             let mut s = db.session().await.map_err(from_db)?;
             let issue = load_issue!(s, params, scope, "issueId");

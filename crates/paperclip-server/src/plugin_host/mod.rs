@@ -5,9 +5,11 @@
 //! another could contradict.
 
 mod calls;
+mod db_calls;
 mod sandbox;
 pub mod worker;
 
+pub use db_calls::{DB_CALLS_PER_PLUGIN, DB_CALL_QUEUE_WAIT};
 pub use sandbox::{WorkerSandbox, WORKER_ACCOUNT};
 
 use std::collections::HashMap;
@@ -56,13 +58,6 @@ pub struct Slot {
     /// Permits for `db.query`/`db.execute` calls in flight.
     pub db_calls: tokio::sync::Semaphore,
 }
-
-/// Database calls of one plugin in flight at once on one server (its role's `CONNECTION LIMIT`
-/// bounds all servers together).
-pub const DB_CALLS_PER_PLUGIN: usize = 4;
-
-/// How long a database call waits for a permit before it fails.
-pub const DB_CALL_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 impl Slot {
     /// The running worker, if any.
