@@ -2,8 +2,10 @@
 
 use std::net::IpAddr;
 
-use crate::settings::DEFAULT_HTTP_PORT;
 use crate::{ConfigError, ConfigFile, Env, Result};
+
+/// Default HTTP port.
+pub const DEFAULT_HTTP_PORT: u16 = 3100;
 
 /// HTTP listener settings.
 #[derive(Debug, Clone)]

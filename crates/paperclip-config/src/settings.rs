@@ -4,13 +4,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::paths::{absolute, expand_tilde};
+pub use crate::server::DEFAULT_HTTP_PORT;
 use crate::server::{server_settings, ServerSettings};
 use crate::{ConfigError, ConfigFile, Env, InstancePaths, Result};
 
 /// Default port of the embedded PostgreSQL cluster (upstream's).
 pub const DEFAULT_EMBEDDED_PORT: u16 = 54329;
-/// Default HTTP port.
-pub const DEFAULT_HTTP_PORT: u16 = 3100;
 
 /// Everything the binary needs, resolved once.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use paperclip_db::DbError;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::params::{from_db, str_param, uuid_list, uuid_param};
 use super::worker::{codes, RpcError};
 use super::{db_calls, PluginHost, Slot};
 
@@ -54,48 +55,6 @@ fn capability_for(method: &str) -> Option<&'static str> {
         "state.set" | "state.delete" => "plugin.state.write",
         _ => return None,
     })
-}
-
-pub(super) fn from_db(e: DbError) -> RpcError {
-    match e {
-        DbError::Forbidden(m) => RpcError::new(codes::CAPABILITY_DENIED, m),
-        DbError::Invalid { message, .. } | DbError::NotFound(message) => {
-            RpcError::new(codes::INVALID_PARAMS, message)
-        }
-        DbError::Conflict { message, .. } => RpcError::new(codes::WORKER_ERROR, message),
-        other => RpcError::new(codes::WORKER_ERROR, other.to_string()),
-    }
-}
-
-pub(super) fn str_param<'a>(p: &'a Value, key: &str) -> Result<&'a str, RpcError> {
-    p.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, format!("{key} is required")))
-}
-
-fn uuid_param(p: &Value, key: &str) -> Result<Uuid, RpcError> {
-    Uuid::parse_str(str_param(p, key)?)
-        .map_err(|_| RpcError::new(codes::INVALID_PARAMS, format!("{key} must be a UUID")))
-}
-
-fn uuid_list(p: &Value, key: &str) -> Result<Vec<Uuid>, RpcError> {
-    match p.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .and_then(|s| Uuid::parse_str(s).ok())
-                    .ok_or_else(|| {
-                        RpcError::new(codes::INVALID_PARAMS, format!("{key} must be UUIDs"))
-                    })
-            })
-            .collect(),
-        _ => Err(RpcError::new(
-            codes::INVALID_PARAMS,
-            format!("{key} must be an array"),
-        )),
-    }
 }
 
 /// [`dispatch`] with owned arguments, boxed here (a plain function, not a closure) so the

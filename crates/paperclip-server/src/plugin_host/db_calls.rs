@@ -6,7 +6,7 @@ use std::time::Duration;
 use paperclip_db::plugins::Namespace;
 use serde_json::{json, Value};
 
-use super::calls::{from_db, str_param};
+use super::params::{from_db, str_param};
 use super::worker::{codes, RpcError};
 use super::{PluginHost, Slot};
 

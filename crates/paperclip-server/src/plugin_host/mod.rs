@@ -6,6 +6,7 @@
 
 mod calls;
 mod db_calls;
+mod params;
 mod sandbox;
 pub mod worker;
 
