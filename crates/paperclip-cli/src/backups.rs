@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use paperclip_backup::{self as backup, restore, retention::Retention, Meta};
 use paperclip_config::Settings;
-use paperclip_db::backup::{self, restore, retention::Retention, Meta};
-use paperclip_db::{migrate, Ownership, Target};
+use paperclip_postgres::{Ownership, Target};
+use paperclip_store::migrate;
 use serde_json::json;
 
 use crate::ui;
@@ -32,7 +33,7 @@ pub async fn backup(
     let mut settings = Settings::load_from_process()?;
     let dir = dir.unwrap_or_else(|| settings.backup.dir.clone());
     let retention = Retention::with_days(retention_days.unwrap_or(settings.backup.retention_days));
-    let mut target = Target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     if !as_json {
         ui::info(&format!(
             "Backing up {} to {}…",
@@ -124,7 +125,7 @@ fn read_meta(file: &Path) -> Option<Meta> {
 fn admin_and_live(target: &Target) -> anyhow::Result<(String, String)> {
     let live = restore::database_of(&target.migration_url)?;
     Ok((
-        paperclip_db::url::with_database(&target.migration_url, "postgres"),
+        paperclip_postgres::url::with_database(&target.migration_url, "postgres"),
         live,
     ))
 }
@@ -135,7 +136,7 @@ pub async fn restore(file: PathBuf, yes: bool) -> anyhow::Result<ExitCode> {
     }
     let mut settings = Settings::load_from_process()?;
     // Own the instance: restoring under a running server would swap its database away.
-    let mut target = Target::acquire(&mut settings, Ownership::Own).await?;
+    let mut target = crate::db::acquire(&mut settings, Ownership::Own).await?;
     let (admin, live) = admin_and_live(&target)?;
     let others = restore::other_sessions(&admin, &live).await?;
     if !others.is_empty() {
@@ -176,7 +177,7 @@ pub async fn restore(file: PathBuf, yes: bool) -> anyhow::Result<ExitCode> {
         ));
         restore::restore_into(&admin, &restored, &file, bin_dir(&settings).as_deref()).await?;
         ui::info("2/3 Verifying (migration ledger, row counts)…");
-        let restored_url = paperclip_db::url::with_database(&target.migration_url, &restored);
+        let restored_url = paperclip_postgres::url::with_database(&target.migration_url, &restored);
         let v = match restore::verify(&restored_url, meta.as_ref()).await {
             Ok(v) => v,
             Err(e) => {
@@ -210,7 +211,7 @@ pub async fn verify(file: PathBuf) -> anyhow::Result<ExitCode> {
         bail!("{} is not a file", file.display());
     }
     let mut settings = Settings::load_from_process()?;
-    let mut target = Target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let (admin, _) = admin_and_live(&target)?;
     let scratch = format!(
         "paperclip_verify_{}",
@@ -220,7 +221,7 @@ pub async fn verify(file: PathBuf) -> anyhow::Result<ExitCode> {
     let result = async {
         restore::restore_into(&admin, &scratch, &file, bin_dir(&settings).as_deref()).await?;
         let v = restore::verify(
-            &paperclip_db::url::with_database(&target.migration_url, &scratch),
+            &paperclip_postgres::url::with_database(&target.migration_url, &scratch),
             meta.as_ref(),
         )
         .await;

@@ -6,10 +6,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::ExitCode;
 
 use paperclip_config::{DatabaseTarget, Settings};
-use paperclip_db::binaries::PgBinaries;
-use paperclip_db::embedded::cluster::{self, DataDirState};
-use paperclip_db::embedded::os_user;
-use paperclip_db::{migrate, url::redact, InstanceLock, Ownership, Target};
+use paperclip_postgres::binaries::PgBinaries;
+use paperclip_postgres::embedded::cluster::{self, DataDirState};
+use paperclip_postgres::embedded::os_user;
+use paperclip_postgres::{url::redact, InstanceLock, Ownership, Target};
+use paperclip_store::migrate;
 
 struct Report {
     failed: usize,
@@ -143,7 +144,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 "database mode",
                 format!("external PostgreSQL {}", redact(url)),
             );
-            if paperclip_db::pool::looks_like_transaction_pooler(url)
+            if paperclip_postgres::pool::looks_like_transaction_pooler(url)
                 && settings.pool.prepared_statements != Some(true)
             {
                 r.note(
@@ -170,7 +171,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     }
     secrets_file_checks(&mut r, &settings);
     // Backups hold every company's data: owner-only, and older 0644 files are tightened here.
-    match paperclip_db::backup::tighten(&settings.backup.dir) {
+    match paperclip_backup::tighten(&settings.backup.dir) {
         Ok(changed) if changed.is_empty() => r.ok(
             "backup permissions",
             format!("{} is owner-only", settings.backup.dir.display()),
@@ -221,9 +222,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         }
     }
     // The real startup path, read-only: start (or attach to) the database and inspect migrations.
-    match Target::acquire(&mut settings, Ownership::OwnOrAttach).await {
+    match crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await {
         Ok(mut target) => {
-            match paperclip_db::pool::server_version(&target.app_url).await {
+            match paperclip_postgres::pool::server_version(&target.app_url).await {
                 Ok(v) => r.ok(
                     "connectivity",
                     format!("{} answers (PostgreSQL {v})", target.label),
@@ -300,7 +301,7 @@ fn secrets_file_checks(r: &mut Report, settings: &Settings) {
             );
         }
     }
-    let next = paperclip_db::keyring::next_key_path(&s.key_file);
+    let next = paperclip_store::keyring::next_key_path(&s.key_file);
     if next.exists() {
         r.fail(
             "secrets key rotation",
@@ -331,7 +332,7 @@ async fn secrets_key_check(r: &mut Report, settings: &Settings, target: &Target)
             return;
         }
     };
-    match paperclip_db::keyring::check_only(&target.app_url, &key).await {
+    match paperclip_store::keyring::check_only(&target.app_url, &key).await {
         Ok(true) => r.ok(
             "secrets key check",
             format!("key {} matches the database", key.fingerprint()),
@@ -349,10 +350,10 @@ async fn secrets_key_check(r: &mut Report, settings: &Settings, target: &Target)
 }
 
 async fn plugin_checks(r: &mut Report, target: &Target) {
-    let Ok(mut conn) = paperclip_db::pool::connect_direct(&target.migration_url).await else {
+    let Ok(mut conn) = paperclip_postgres::pool::connect_direct(&target.migration_url).await else {
         return;
     };
-    let Ok(all) = paperclip_db::plugins::list(&mut conn).await else {
+    let Ok(all) = paperclip_store::plugins::list(&mut conn).await else {
         return;
     };
     for p in all.iter().filter(|p| p.status != "uninstalled") {
@@ -368,7 +369,7 @@ async fn plugin_checks(r: &mut Report, target: &Target) {
             );
             continue;
         }
-        match paperclip_db::plugins::namespace(&mut conn, p.id).await {
+        match paperclip_store::plugins::namespace(&mut conn, p.id).await {
             Ok(Some(ns)) if ns.status != "active" => r.fail(&name, format!("namespace {} is {}", ns.namespace_name, ns.status), format!("fix its migrations, then `paperclipai plugin enable {}`", p.plugin_key)),
             Ok(Some(ns)) if ns.isolation != "role" => r.note(&name, format!(
                 "namespace {} uses statement checks only: the database user may not create roles; grant CREATEROLE for PostgreSQL-enforced isolation",

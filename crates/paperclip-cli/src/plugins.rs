@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use paperclip_config::Settings;
-use paperclip_db::plugins::{self, Access, Plugin};
-use paperclip_db::{keyring, Ownership, Target};
+use paperclip_postgres::Ownership;
+use paperclip_store::keyring;
+use paperclip_store::plugins::{self, Access, Plugin};
 
 use crate::cli::PluginCommand;
 
@@ -25,21 +26,21 @@ fn show(p: &Plugin) {
 
 pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
-    let mut target = Target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let result = async {
         // The registry lives in the schema: bring a brand-new database up to date, refuse a stale one.
         if target.is_first_run() {
-            paperclip_db::migrate::run(&target.migration_url, target.label, paperclip_db::migrate::Approval::Apply).await?;
-        } else if !paperclip_db::migrate::status(&target.migration_url).await?.pending.is_empty() {
+            paperclip_store::migrate::run(&target.migration_url, target.label, paperclip_store::migrate::Approval::Apply).await?;
+        } else if !paperclip_store::migrate::status(&target.migration_url).await?.pending.is_empty() {
             anyhow::bail!("the database has pending migrations; run `paperclipai db migrate` first");
         }
-        let mut admin = paperclip_db::pool::connect_direct(&target.migration_url).await?;
+        let mut admin = paperclip_postgres::pool::connect_direct(&target.migration_url).await?;
         let key = keyring::load_and_verify(&settings.secrets, &mut admin).await?;
         let access = Access { url: &target.migration_url, key: &key };
         let find = |id: String| {
             let url = target.migration_url.clone();
             async move {
-                let mut c = paperclip_db::pool::connect_direct(&url).await?;
+                let mut c = paperclip_postgres::pool::connect_direct(&url).await?;
                 plugins::get(&mut c, &id).await?.with_context(|| format!("no plugin {id:?}"))
             }
         };

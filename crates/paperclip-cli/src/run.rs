@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use paperclip_config::{MigrationPolicy, Settings};
-use paperclip_db::migrate::{self, Approval};
-use paperclip_db::{Db, Ownership, Target};
+use paperclip_postgres::{Db, Ownership};
 use paperclip_server::{AppState, ServerInfo};
+use paperclip_store::migrate::{self, Approval};
 use tokio::net::TcpListener;
 
 use crate::ui;
@@ -43,8 +43,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     }
     // One owner per instance: say so before anything else happens.
     if settings.embedded().is_some() {
-        if let Some(pid) = paperclip_db::InstanceLock::holder(&settings.paths.lock_file()) {
-            return Err(paperclip_db::DbError::InstanceLocked {
+        if let Some(pid) = paperclip_postgres::InstanceLock::holder(&settings.paths.lock_file()) {
+            return Err(paperclip_postgres::DbError::InstanceLocked {
                 path: settings.paths.root.clone(),
                 pid: (pid != 0).then_some(pid),
             }
@@ -57,7 +57,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         tracing::info!("Wrote {}", settings.config.path().display());
     }
 
-    let mut target = Target::acquire(&mut settings, Ownership::Own).await?;
+    let mut target = crate::db::acquire(&mut settings, Ownership::Own).await?;
     let first_run = target.is_first_run();
     crate::backups::before_migrate(&settings, &target).await?;
     let report = migrate::run(
@@ -82,9 +82,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     };
     // A postmaster that dies is restarted, and the pool follows it.
     let supervised = match (target.embedded.take(), settings.embedded()) {
-        (Some(pg), Some(e)) => Some(paperclip_db::embedded::supervise::Supervised::start(
+        (Some(pg), Some(e)) => Some(paperclip_postgres::embedded::supervise::Supervised::start(
             pg,
-            paperclip_db::embedded::StartOptions::for_instance(&settings.paths, e),
+            paperclip_postgres::embedded::StartOptions::for_instance(&settings.paths, e),
             db.clone(),
         )),
         (pg, _) => {
@@ -95,7 +95,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     // A wrong master key fails here, with both fingerprints, not at the first decrypt.
     let key = {
         let mut conn = db.session().await?;
-        let key = paperclip_db::keyring::load_and_verify(&settings.secrets, &mut conn).await?;
+        let key = paperclip_store::keyring::load_and_verify(&settings.secrets, &mut conn).await?;
         conn.close().await?;
         key
     };
@@ -122,7 +122,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         plugins: plugins.clone(),
         db: db.clone(),
         info: Arc::new(ServerInfo {
-            deployment_mode: settings.server.deployment_mode.clone(),
+            deployment_mode: settings.server.deployment_mode,
             allowed_hostnames: settings.server.allowed_hostnames.clone(),
             database_mode,
             started_at,
@@ -132,7 +132,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             interval_minutes: settings.backup.interval_minutes,
             dir: settings.backup.dir.clone(),
             url: target.migration_url.clone(),
-            retention: paperclip_db::backup::retention::Retention::with_days(
+            retention: paperclip_backup::retention::Retention::with_days(
                 settings.backup.retention_days,
             ),
             bin_dir: settings.embedded().and_then(|e| e.bin_dir.clone()),

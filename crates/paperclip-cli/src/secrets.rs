@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use paperclip_config::Settings;
-use paperclip_db::store::{self, Actor, ActorKind};
-use paperclip_db::{keyring, migrate, Db, Ownership, Target};
+use paperclip_postgres::{Db, Ownership};
 use paperclip_secrets::MasterKey;
+use paperclip_store::{self as store, Actor, ActorKind};
+use paperclip_store::{keyring, migrate};
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -93,12 +94,12 @@ pub fn configure(
 pub async fn rotate_master_key() -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
     // Own the instance: a running server holds the old key in memory.
-    let mut target = Target::acquire(&mut settings, Ownership::Own).await?;
+    let mut target = crate::db::acquire(&mut settings, Ownership::Own).await?;
     let status = migrate::status(&target.migration_url).await?;
     if !status.pending.is_empty() {
         bail!("the database has pending migrations; run `paperclipai db migrate` first");
     }
-    let mut conn = paperclip_db::pool::connect_direct(&target.migration_url).await?;
+    let mut conn = paperclip_postgres::pool::connect_direct(&target.migration_url).await?;
     let r = keyring::rotate(&settings.secrets, &mut conn).await?;
     let _ = conn.close().await;
     target.shutdown()?;
@@ -126,7 +127,7 @@ pub async fn migrate_inline_env(
 ) -> anyhow::Result<ExitCode> {
     let company_id = company_id.map(|c| uuid_arg(&c)).transpose()?;
     let mut settings = Settings::load_from_process()?;
-    let mut target = Target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let db = Db::connect(&target.app_url, &settings.pool).await?;
     let mut conn = db.session().await?;
     let key = keyring::load_and_verify(&settings.secrets, &mut conn).await?;

@@ -8,7 +8,7 @@ pub fn init_logging(verbose: bool) {
     let default = if verbose {
         "debug,sqlx=warn,hyper=info"
     } else {
-        "warn,paperclip_db=info,paperclip_server=info,paperclip_cli=info,sqlx=error"
+        "warn,paperclip_postgres=info,paperclip_server=info,paperclip_cli=info,sqlx=error"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

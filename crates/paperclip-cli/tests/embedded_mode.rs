@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use paperclip_db::embedded::postmaster;
+use paperclip_postgres::embedded::postmaster;
 use sqlx::{Connection, PgConnection};
 
 async fn write_marker(root: &std::path::Path, value: &str) {
@@ -189,7 +189,7 @@ async fn db_migrate_and_status_work_with_and_without_a_running_server() {
     assert!(
         stderr(&out).contains(&format!(
             "Applied {} migration",
-            paperclip_db::migrate::MIGRATIONS.len()
+            paperclip_store::migrate::MIGRATIONS.len()
         )),
         "{}",
         stderr(&out)

@@ -18,7 +18,7 @@ async fn database_url_selects_external_mode_and_no_cluster_is_created() {
     assert_eq!(body["database"]["mode"], "postgres");
     assert!(!inst.root().join("db").exists());
     server.stop();
-    let status = paperclip_db::migrate::status(&db.url).await.unwrap();
+    let status = paperclip_store::migrate::status(&db.url).await.unwrap();
     assert!(status.pending.is_empty());
 }
 
@@ -60,7 +60,7 @@ async fn the_migration_url_carries_ddl_while_the_app_role_cannot() {
     let server = inst.start();
     assert_eq!(server.health().await.0, 200);
     server.stop();
-    assert!(paperclip_db::migrate::status(&db.url)
+    assert!(paperclip_store::migrate::status(&db.url)
         .await
         .unwrap()
         .pending
@@ -166,7 +166,9 @@ async fn the_app_pool_works_through_pgbouncer_in_transaction_mode() {
         idle_timeout: Duration::from_secs(60),
         prepared_statements: Some(false),
     };
-    let pool = paperclip_db::Db::connect(&pooled, &settings).await.unwrap();
+    let pool = paperclip_postgres::Db::connect(&pooled, &settings)
+        .await
+        .unwrap();
     assert!(!pool.prepared_statements());
     let tasks = (0..64).map(|i| {
         let pool = pool.clone();

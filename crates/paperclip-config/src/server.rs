@@ -1,5 +1,6 @@
 //! The HTTP listener's settings: bind address, port, deployment mode, allowed host names.
 
+use paperclip_domain::DeploymentMode;
 use std::net::IpAddr;
 
 use crate::{ConfigError, ConfigFile, Env, Result};
@@ -15,7 +16,7 @@ pub struct ServerSettings {
     /// Port; 0 asks for any free port.
     pub port: u16,
     /// `local_trusted` (the only mode so far) or `authenticated`.
-    pub deployment_mode: String,
+    pub deployment_mode: DeploymentMode,
     /// Host names (besides loopback ones) the server answers to (`server.allowedHostnames`):
     /// any other `Host` header is refused, which stops DNS rebinding.
     pub allowed_hostnames: Vec<String>,
@@ -46,16 +47,16 @@ pub(crate) fn server_settings(env: &Env, config: &ConfigFile) -> Result<ServerSe
             .map(|p| p as u16)
             .unwrap_or(DEFAULT_HTTP_PORT),
     };
-    let deployment_mode = config
-        .string("server.deploymentMode")?
-        .unwrap_or_else(|| "local_trusted".into());
-    if deployment_mode != "local_trusted" && deployment_mode != "authenticated" {
-        return Err(config.invalid(
-            "server.deploymentMode",
-            "must be \"local_trusted\" or \"authenticated\"",
-        ));
-    }
-    if deployment_mode == "local_trusted" && !host.is_loopback() {
+    let deployment_mode = match config.string("server.deploymentMode")? {
+        None => DeploymentMode::LocalTrusted,
+        Some(text) => text.parse().map_err(|_| {
+            config.invalid(
+                "server.deploymentMode",
+                "must be \"local_trusted\" or \"authenticated\"",
+            )
+        })?,
+    };
+    if deployment_mode == DeploymentMode::LocalTrusted && !host.is_loopback() {
         return Err(ConfigError::InvalidEnv {
             var: "HOST",
             expected: "must be a loopback address in local_trusted mode (there is no login)",

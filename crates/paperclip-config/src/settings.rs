@@ -230,7 +230,7 @@ impl Settings {
         }
         cfg.set(
             "server.deploymentMode",
-            Value::from(self.server.deployment_mode.clone()),
+            Value::from(self.server.deployment_mode.as_str()),
         );
         // Defaults, not this run's HOST/PORT overrides: the environment keeps overriding later.
         cfg.set("server.host", Value::from("127.0.0.1"));
@@ -295,7 +295,7 @@ fn secrets_settings(
         Some(b) => b,
         None => config
             .boolean("secrets.strictMode")?
-            .unwrap_or(server.deployment_mode == "authenticated"),
+            .unwrap_or(server.deployment_mode == paperclip_domain::DeploymentMode::Authenticated),
     };
     let key_file = match env.get("PAPERCLIP_SECRETS_MASTER_KEY_FILE") {
         Some(f) => absolute(&expand_tilde(f, env)?),

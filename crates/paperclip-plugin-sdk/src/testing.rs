@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use paperclip_db::migrate::{self, Approval};
 use paperclip_server::{AppState, BackupState, SecretsState, ServerInfo};
+use paperclip_store::migrate::{self, Approval};
 
 /// A running host. Its base URL is `http://127.0.0.1:<port>/api`.
 pub struct TestHost {
@@ -20,7 +20,7 @@ impl TestHost {
         migrate::run(&db.url, "test", Approval::Apply)
             .await
             .expect("migrations");
-        let pool = paperclip_db::Db::connect(
+        let pool = paperclip_postgres::Db::connect(
             &db.url,
             &paperclip_config::PoolSettings {
                 max_connections: 10,
@@ -52,7 +52,7 @@ impl TestHost {
             tasks: paperclip_server::tasks::Supervisor::new(),
             db: pool,
             info: Arc::new(ServerInfo {
-                deployment_mode: "local_trusted".into(),
+                deployment_mode: paperclip_domain::DeploymentMode::LocalTrusted,
                 allowed_hostnames: vec![],
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
@@ -64,7 +64,7 @@ impl TestHost {
                 interval_minutes: 60,
                 dir: std::env::temp_dir().join(format!("paperclip-plugin-test-{}", db.name)),
                 url: db.url.clone(),
-                retention: paperclip_db::backup::retention::Retention::with_days(7),
+                retention: paperclip_backup::retention::Retention::with_days(7),
                 bin_dir: None,
             }),
         };

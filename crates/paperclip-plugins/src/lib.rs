@@ -3,7 +3,7 @@
 //! A plugin is a folder with a `paperclip-plugin.json` manifest. If it declares a `database`
 //! block it gets its own PostgreSQL schema (`plugin_<slug>_<hash10>`) and its own login role
 //! (`pc_plugin_<hash10>`) that owns that schema and may only read the core tables the manifest
-//! whitelists. Isolation is enforced by PostgreSQL privileges (see `paperclip_db::plugins`);
+//! whitelists. Isolation is enforced by PostgreSQL privileges (see `paperclip_store::plugins`);
 //! [`sql`] keeps upstream's statement checks as a second wall.
 
 pub mod manifest;

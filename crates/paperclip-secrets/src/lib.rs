@@ -7,7 +7,7 @@
 //! Design: this crate has no I/O but the key file. [`MasterKey`] finds, decodes, creates and
 //! fingerprints the key; [`cipher`] reads and writes upstream's `local_encrypted_v1` material
 //! byte-for-byte, so existing upstream rows and key files keep working; [`env`] validates and
-//! normalizes env bindings. The database rows live in `paperclip_db::store::secrets`.
+//! normalizes env bindings. The database rows live in `paperclip_store::secrets`.
 //!
 //! Invariants: key bytes and decrypted values live in zeroizing buffers and are never printed;
 //! an error message never contains a secret value.

@@ -4,7 +4,8 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use paperclip_db::store::{Actor, ActorKind};
+use paperclip_domain::DeploymentMode;
+use paperclip_store::{Actor, ActorKind};
 use uuid::Uuid;
 
 use crate::{ApiError, AppState};
@@ -38,7 +39,7 @@ impl FromRequestParts<AppState> for Auth {
         let kind = match bearer {
             Some(token) if !token.is_empty() => {
                 let mut s = state.db.session().await?;
-                let found = paperclip_db::store::agents::authenticate(&mut s, token).await?;
+                let found = paperclip_store::agents::authenticate(&mut s, token).await?;
                 s.close().await?;
                 let (agent_id, company_id) = found
                     .ok_or_else(|| ApiError::Unauthorized("Invalid or revoked API key".into()))?;
@@ -47,7 +48,7 @@ impl FromRequestParts<AppState> for Auth {
                     company_id,
                 }
             }
-            _ if state.info.deployment_mode == "local_trusted" => ActorKind::Board {
+            _ if state.info.deployment_mode == DeploymentMode::LocalTrusted => ActorKind::Board {
                 user_id: "local-board".into(),
             },
             _ => return Err(ApiError::Unauthorized("Authentication required".into())),

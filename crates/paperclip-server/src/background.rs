@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use paperclip_db::backup;
+use paperclip_backup as backup;
 
 use crate::AppState;
 

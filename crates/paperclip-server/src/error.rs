@@ -6,8 +6,13 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use paperclip_db::DbError;
+use paperclip_domain::DomainError;
+use paperclip_postgres::DbError;
+use paperclip_store::StoreError;
 use serde_json::{json, Value};
+
+/// The cause of a 500, kept whole so the log shows its source chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Every error a handler can return.
 #[derive(Debug)]
@@ -37,8 +42,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 500 with a message safe to show (an operation that failed for a reason the user can fix).
     Failed(String),
-    /// 500.
-    Internal(String),
+    /// 500; the cause (with its source chain) goes to the log, never to the client.
+    Internal(Cause),
 }
 
 impl ApiError {
@@ -56,21 +61,48 @@ impl ApiError {
     }
 }
 
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
         match e {
-            DbError::Invalid { field, message } => ApiError::Unprocessable {
+            DomainError::Invalid { field, message } => ApiError::Unprocessable {
                 details: json!([{ "path": [field], "message": message }]),
                 message,
             },
-            DbError::Conflict { message, details } => ApiError::Conflict { message, details },
-            DbError::NotFound(m) => ApiError::NotFound(m),
-            DbError::Forbidden(m) => ApiError::Forbidden(m),
-            DbError::Sql { context, source } => from_sql(context, source),
-            DbError::Unavailable(m) => ApiError::Failed503(m),
-            other => ApiError::Internal(other.to_string()),
+            DomainError::Conflict { message, details } => ApiError::Conflict { message, details },
+            DomainError::NotFound(m) => ApiError::NotFound(m),
+            DomainError::Forbidden(m) => ApiError::Forbidden(m),
         }
     }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::Sql { context, source } => from_sql(context, source),
+            StoreError::Db(d) => d.into(),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Sql { context, source } => from_sql(context, source),
+            DbError::Unavailable(m) => ApiError::Failed503(m),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// A failed statement with what we were doing, as one error with a source.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+struct SqlFailure {
+    context: String,
+    #[source]
+    source: sqlx::Error,
 }
 
 fn from_sql(context: String, source: sqlx::Error) -> ApiError {
@@ -107,10 +139,10 @@ fn from_sql(context: String, source: sqlx::Error) -> ApiError {
                     message: "Concurrent update, please retry".into(),
                     details: json!({}),
                 },
-                _ => ApiError::Internal(format!("{context}: {source}")),
+                _ => ApiError::Internal(SqlFailure { context, source }.into()),
             }
         }
-        _ => ApiError::Internal(format!("{context}: {source}")),
+        _ => ApiError::Internal(SqlFailure { context, source }.into()),
     }
 }
 
@@ -159,7 +191,11 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": m }))
             }
             ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "request failed");
+                // As `dyn Error`, so the subscriber prints every source, not just the top.
+                tracing::error!(
+                    error = &*cause as &(dyn std::error::Error + 'static),
+                    "request failed"
+                );
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({ "error": "Internal server error" }),

@@ -28,7 +28,7 @@ pub async fn get(State(state): State<AppState>) -> Response {
             .into_response();
     }
     let b = &state.backup;
-    let backup = paperclip_db::backup::health(&b.dir, b.enabled, b.interval_minutes);
+    let backup = paperclip_backup::health(&b.dir, b.enabled, b.interval_minutes);
     let mut warnings = backup["warnings"].as_array().cloned().unwrap_or_default();
     let pool = state.db.pool_state();
     if pool.saturated() {

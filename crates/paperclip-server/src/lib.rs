@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
-use paperclip_db::Db;
+use paperclip_postgres::Db;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -31,7 +31,7 @@ pub use error::ApiError;
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
     /// `local_trusted` or `authenticated`.
-    pub deployment_mode: String,
+    pub deployment_mode: paperclip_domain::DeploymentMode,
     /// Host names besides loopback ones that requests may name (`server.allowedHostnames`).
     pub allowed_hostnames: Vec<String>,
     /// `embedded-postgres` or `postgres`.
@@ -61,7 +61,7 @@ pub struct BackupState {
     /// Direct URL `pg_dump` connects to.
     pub url: String,
     /// Retention policy.
-    pub retention: paperclip_db::backup::retention::Retention,
+    pub retention: paperclip_backup::retention::Retention,
     /// Folder of PostgreSQL binaries to prefer.
     pub bin_dir: Option<std::path::PathBuf>,
 }
@@ -253,7 +253,7 @@ mod tests {
             tasks: tasks::Supervisor::new(),
             db: Db::from_pool(pool.clone(), true),
             info: Arc::new(ServerInfo {
-                deployment_mode: "local_trusted".into(),
+                deployment_mode: paperclip_domain::DeploymentMode::LocalTrusted,
                 allowed_hostnames: vec![],
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
@@ -281,7 +281,7 @@ mod tests {
                 interval_minutes: 60,
                 dir: std::env::temp_dir().join("paperclip-no-backups"),
                 url: "postgres://u:p@127.0.0.1:1/x".into(),
-                retention: paperclip_db::backup::retention::Retention::with_days(7),
+                retention: paperclip_backup::retention::Retention::with_days(7),
                 bin_dir: None,
             }),
         }

@@ -244,7 +244,7 @@ async fn env_references_must_point_into_the_same_company() {
             .fetch_one(&mut conn)
             .await
             .unwrap();
-    let resolved = paperclip_db::store::secrets::resolve_env(
+    let resolved = paperclip_store::secrets::resolve_env(
         &mut conn,
         &test_key(),
         uuid::Uuid::parse_str(id(&c)).unwrap(),
@@ -261,7 +261,7 @@ async fn env_references_must_point_into_the_same_company() {
 #[tokio::test]
 async fn strict_mode_refuses_inline_credentials_on_every_env_write() {
     let db = paperclip_testkit::cluster().create_database().await;
-    paperclip_db::migrate::run(&db.url, "test", paperclip_db::migrate::Approval::Apply)
+    paperclip_store::migrate::run(&db.url, "test", paperclip_store::migrate::Approval::Apply)
         .await
         .unwrap();
     let app = TestApp::spawn_on(db, true).await;

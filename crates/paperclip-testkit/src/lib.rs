@@ -1,7 +1,7 @@
 //! Test harness: one throwaway PostgreSQL cluster per test process, one database per test.
 //!
 //! The cluster is started with the very code that runs users' embedded clusters
-//! ([`paperclip_db::embedded`]), in a temporary folder, on a free port. A small watchdog process
+//! ([`paperclip_postgres::embedded`]), in a temporary folder, on a free port. A small watchdog process
 //! stops it and removes the folder when the test process exits, however it exits, so no
 //! postmaster outlives `cargo test`.
 
@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use paperclip_db::embedded::{EmbeddedPostgres, StartOptions};
+use paperclip_postgres::embedded::{EmbeddedPostgres, StartOptions};
 use sqlx::{Connection, PgConnection};
 
 /// The process-wide throwaway cluster.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use paperclip_db::store::{self, issues::Issue, Actor, ActorKind};
-use paperclip_db::DbError;
+use paperclip_postgres::DbError;
+use paperclip_store::{self as store, issues::Issue, Actor, ActorKind};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -81,7 +81,7 @@ pub async fn dispatch(
             .and_then(Value::as_str)
             .and_then(|c| Uuid::parse_str(c).ok());
         let mut s = host.db.session().await.map_err(from_db)?;
-        let config = paperclip_db::plugins::config_get(&mut s, slot.plugin.id, company)
+        let config = paperclip_store::plugins::config_get(&mut s, slot.plugin.id, company)
             .await
             .map_err(from_db)?;
         s.close().await.map_err(from_db)?;
@@ -436,7 +436,7 @@ async fn writes_inner(
             Ok(json!({"queued": true, "wakeupRequestId": row.id, "deduplicated": !created}))
         }
         "state.get" | "state.set" | "state.delete" => {
-            let k = paperclip_db::plugins::StateKey {
+            let k = paperclip_store::plugins::StateKey {
                 scope_kind: params
                     .get("scopeKind")
                     .and_then(Value::as_str)
@@ -466,10 +466,10 @@ async fn writes_inner(
             }
             let mut s = db.session().await.map_err(from_db)?;
             let out = match method {
-                "state.get" => paperclip_db::plugins::state_get(&mut s, slot.plugin.id, &k)
+                "state.get" => paperclip_store::plugins::state_get(&mut s, slot.plugin.id, &k)
                     .await
                     .map(|v| json!({"value": v})),
-                "state.set" => paperclip_db::plugins::state_set(
+                "state.set" => paperclip_store::plugins::state_set(
                     &mut s,
                     slot.plugin.id,
                     &k,
@@ -477,7 +477,7 @@ async fn writes_inner(
                 )
                 .await
                 .map(|()| json!({})),
-                _ => paperclip_db::plugins::state_delete(&mut s, slot.plugin.id, &k)
+                _ => paperclip_store::plugins::state_delete(&mut s, slot.plugin.id, &k)
                     .await
                     .map(|d| json!({"deleted": d})),
             }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use paperclip_db::plugins::Namespace;
+use paperclip_store::plugins::Namespace;
 use serde_json::{json, Value};
 
 use super::params::{from_db, str_param};

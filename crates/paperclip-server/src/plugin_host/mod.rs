@@ -17,10 +17,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use paperclip_db::plugins::{self, Namespace, Plugin};
-use paperclip_db::store::Actor;
-use paperclip_db::Db;
 use paperclip_plugins::Manifest;
+use paperclip_postgres::Db;
+use paperclip_store::plugins::{self, Namespace, Plugin};
+use paperclip_store::Actor;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -289,7 +289,7 @@ impl PluginHost {
 
     async fn set_error(&self, slot: &Slot, error: Option<&str>) {
         if let Ok(mut s) = self.db.session().await {
-            let _ = paperclip_db::plugins::set_last_error(&mut s, slot.plugin.id, error).await;
+            let _ = paperclip_store::plugins::set_last_error(&mut s, slot.plugin.id, error).await;
             let _ = s.close().await;
         }
     }
@@ -389,9 +389,10 @@ async fn deliver_events(db: Db, plugin_id: Uuid, worker: Arc<Worker>) {
         let db2 = db.clone();
         // sqlx transactions trip rustc's Send analysis inside spawned tasks; run each round on a
         // blocking thread of this runtime instead (see `plugins::run_unsend`).
-        let alive =
-            plugins::run_unsend(move || async move { deliver_round(&db2, plugin_id, &w).await })
-                .await;
+        let alive = paperclip_postgres::pool::run_unsend(move || async move {
+            deliver_round(&db2, plugin_id, &w).await
+        })
+        .await;
         if !alive {
             return;
         }

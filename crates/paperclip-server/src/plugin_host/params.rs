@@ -1,18 +1,21 @@
 //! Reading host-call parameters and mapping store errors to JSON-RPC errors, for every host call.
 
-use paperclip_db::DbError;
+use paperclip_domain::DomainError;
+use paperclip_store::StoreError;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::worker::{codes, RpcError};
 
-pub(super) fn from_db(e: DbError) -> RpcError {
-    match e {
-        DbError::Forbidden(m) => RpcError::new(codes::CAPABILITY_DENIED, m),
-        DbError::Invalid { message, .. } | DbError::NotFound(message) => {
-            RpcError::new(codes::INVALID_PARAMS, message)
+pub(super) fn from_db(e: impl Into<StoreError>) -> RpcError {
+    match e.into() {
+        StoreError::Domain(DomainError::Forbidden(m)) => RpcError::new(codes::CAPABILITY_DENIED, m),
+        StoreError::Domain(
+            DomainError::Invalid { message, .. } | DomainError::NotFound(message),
+        ) => RpcError::new(codes::INVALID_PARAMS, message),
+        StoreError::Domain(DomainError::Conflict { message, .. }) => {
+            RpcError::new(codes::WORKER_ERROR, message)
         }
-        DbError::Conflict { message, .. } => RpcError::new(codes::WORKER_ERROR, message),
         other => RpcError::new(codes::WORKER_ERROR, other.to_string()),
     }
 }

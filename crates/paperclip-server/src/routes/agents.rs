@@ -3,8 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use paperclip_db::store::{
-    self,
+use paperclip_store::{
+    self as store,
     agents::{Agent, AgentPatch, Lifecycle, NewAgent, NewWakeup, ROLES},
     Actor,
 };

@@ -4,8 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use paperclip_db::store::{
-    self,
+use paperclip_store::{
+    self as store,
     costs::{CostEvent, NewCost},
 };
 use serde::Deserialize;

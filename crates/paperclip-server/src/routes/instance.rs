@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use paperclip_db::backup;
+use paperclip_backup as backup;
 use serde_json::{json, Value};
 
 use crate::auth::{require_board, Auth};

@@ -1,5 +1,5 @@
 //! Handlers, one module per resource. Handlers extract, validate, call the store, and shape the
-//! response; SQL lives in `paperclip_db::store`.
+//! response; SQL lives in `paperclip_store`.
 
 pub mod agents;
 pub mod approvals;
@@ -12,7 +12,7 @@ pub mod plugins;
 pub mod projects;
 pub mod secrets;
 
-use paperclip_db::store::{self, companies::Company, issues::Issue, Actor};
+use paperclip_store::{self as store, companies::Company, issues::Issue, Actor};
 use sqlx::PgConnection;
 
 use crate::auth::check_company;

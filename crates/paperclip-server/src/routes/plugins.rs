@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use paperclip_db::plugins::{self, Plugin};
+use paperclip_store::plugins::{self, Plugin};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -77,13 +77,13 @@ where
     F: FnOnce(sqlx::PgConnection, String, std::sync::Arc<crate::SecretsState>) -> Fut
         + Send
         + 'static,
-    Fut: std::future::Future<Output = Result<T, paperclip_db::DbError>>,
+    Fut: std::future::Future<Output = Result<T, paperclip_store::StoreError>>,
     T: Send + 'static,
 {
     let url = s.plugins.migration_url.clone();
     let secrets = s.plugins.secrets.clone();
-    let conn = paperclip_db::pool::connect_direct(&url).await?;
-    plugins::run_unsend(move || op(conn, url, secrets))
+    let conn = paperclip_postgres::pool::connect_direct(&url).await?;
+    paperclip_postgres::pool::run_unsend(move || op(conn, url, secrets))
         .await
         .map_err(ApiError::from)
 }
@@ -293,7 +293,7 @@ pub async fn scoped(
                 details: None,
             })?;
             let mut conn = s.db.session().await?;
-            let i = paperclip_db::store::issues::find(&mut conn, raw).await?;
+            let i = paperclip_store::issues::find(&mut conn, raw).await?;
             conn.close().await?;
             let i = i.ok_or_else(|| ApiError::not_found("Issue"))?;
             let c = i.company_id;
@@ -320,7 +320,7 @@ pub async fn scoped(
                 })?
         }
         _ => match actor.kind {
-            paperclip_db::store::ActorKind::Agent { company_id, .. } => company_id,
+            paperclip_store::ActorKind::Agent { company_id, .. } => company_id,
             _ => {
                 return Err(ApiError::BadRequest {
                     message: "This plugin route cannot resolve a company".into(),

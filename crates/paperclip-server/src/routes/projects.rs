@@ -4,8 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::NaiveDate;
-use paperclip_db::store::{
-    self,
+use paperclip_store::{
+    self as store,
     projects::{Project, ProjectFields, STATUSES},
 };
 use serde::Deserialize;

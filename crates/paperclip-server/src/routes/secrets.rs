@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use paperclip_db::store::{
-    self,
+use paperclip_store::{
+    self as store,
     secrets::{normalize_key, NewSecret, Secret},
 };
 use serde::Deserialize;

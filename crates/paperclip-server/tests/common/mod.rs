@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paperclip_config::PoolSettings;
-use paperclip_db::migrate::{self, Approval};
-use paperclip_db::Db;
+use paperclip_postgres::Db;
 use paperclip_server::{AppState, ServerInfo};
+use paperclip_store::migrate::{self, Approval};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -64,7 +64,7 @@ impl TestApp {
             plugins: plugins.clone(),
             db: pool.clone(),
             info: Arc::new(ServerInfo {
-                deployment_mode: "local_trusted".into(),
+                deployment_mode: paperclip_domain::DeploymentMode::LocalTrusted,
                 allowed_hostnames: vec![],
                 database_mode: "postgres",
                 started_at: chrono::Utc::now(),
@@ -74,7 +74,7 @@ impl TestApp {
                 interval_minutes: 60,
                 dir: std::env::temp_dir().join(format!("paperclip-test-backups-{}", db.name)),
                 url: db.url.clone(),
-                retention: paperclip_db::backup::retention::Retention::with_days(7),
+                retention: paperclip_backup::retention::Retention::with_days(7),
                 bin_dir: None,
             }),
             secrets,

@@ -1,0 +1,104 @@
+use uuid::Uuid;
+
+use crate::LOCAL_BOARD_USER;
+
+/// Who is acting: the board (a user) or an agent, possibly within a heartbeat run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// What kind of principal.
+    pub kind: ActorKind,
+    /// The heartbeat run, from `X-Paperclip-Run-Id`.
+    pub run_id: Option<Uuid>,
+}
+
+/// Kinds of principals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorKind {
+    /// A board user (`local-board` in `local_trusted` mode).
+    Board { user_id: String },
+    /// An agent authenticated by its API key.
+    Agent { agent_id: Uuid, company_id: Uuid },
+    /// Paperclip itself (budget enforcement, …).
+    System,
+    /// A plugin acting through its host APIs, on behalf of whoever called it.
+    Plugin {
+        plugin_id: Uuid,
+        plugin_key: String,
+        /// `user`, `agent` or `system`: who triggered the plugin.
+        initiating_type: String,
+        initiating_id: String,
+        initiating_agent_id: Option<Uuid>,
+    },
+}
+
+impl Actor {
+    /// The implicit board user of `local_trusted` mode.
+    pub fn local_board() -> Self {
+        Self {
+            kind: ActorKind::Board {
+                user_id: LOCAL_BOARD_USER.into(),
+            },
+            run_id: None,
+        }
+    }
+
+    /// Paperclip itself.
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            run_id: None,
+        }
+    }
+
+    /// `activity_log.actor_type`.
+    pub fn actor_type(&self) -> &'static str {
+        match self.kind {
+            ActorKind::Board { .. } => "user",
+            ActorKind::Agent { .. } => "agent",
+            ActorKind::System => "system",
+            ActorKind::Plugin { .. } => "plugin",
+        }
+    }
+
+    /// `activity_log.actor_id`.
+    pub fn actor_id(&self) -> String {
+        match &self.kind {
+            ActorKind::Board { user_id } => user_id.clone(),
+            ActorKind::Agent { agent_id, .. } => agent_id.to_string(),
+            ActorKind::System => "system".into(),
+            ActorKind::Plugin { plugin_id, .. } => plugin_id.to_string(),
+        }
+    }
+
+    /// The acting agent, if any.
+    pub fn agent_id(&self) -> Option<Uuid> {
+        match self.kind {
+            ActorKind::Agent { agent_id, .. } => Some(agent_id),
+            _ => None,
+        }
+    }
+
+    /// The acting board user, if any.
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.kind {
+            ActorKind::Board { user_id } => Some(user_id),
+            _ => None,
+        }
+    }
+
+    /// True for the board.
+    pub fn is_board(&self) -> bool {
+        matches!(self.kind, ActorKind::Board { .. })
+    }
+
+    /// Whether this actor may see `company_id`'s data: the board sees every company, an agent
+    /// only its own, a plugin acts with its host's scope.
+    pub fn can_see(&self, company_id: Uuid) -> bool {
+        match &self.kind {
+            ActorKind::Agent {
+                company_id: own, ..
+            } => *own == company_id,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Paperclip's domain: who acts ([`Actor`]), the closed vocabularies of the control plane (issue
+//! status and priority, agent status and role, goal, project and approval kinds, deployment
+//! mode), the rules that relate them (the issue status machine, the agent lifecycle, budgets),
+//! and [`DomainError`], the one way a rule says no.
+//!
+//! Rules: nothing here knows SQL or HTTP. The store calls these rules before it writes; the
+//! server maps [`DomainError`] to status codes in one place.
+
+mod actor;
+mod enums;
+mod error;
+pub mod rules;
+
+pub use actor::{Actor, ActorKind};
+pub use enums::{
+    AgentRole, AgentStatus, ApprovalStatus, ApprovalType, CompanyStatus, DeploymentMode, GoalLevel,
+    GoalStatus, IssuePriority, IssueStatus, ProjectStatus, UnknownValue,
+};
+pub use error::DomainError;
+
+/// The implicit board user of `local_trusted` mode.
+pub const LOCAL_BOARD_USER: &str = "local-board";

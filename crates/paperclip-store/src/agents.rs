@@ -1,0 +1,702 @@
+//! Agents: the org tree, lifecycle, API keys and the wakeup queue.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::activity::{self, Entry};
+use crate::{Actor, MONTH_START};
+use crate::{Result, StoreError};
+use paperclip_domain::rules::agent_lifecycle;
+use paperclip_domain::{AgentRole, AgentStatus};
+use paperclip_postgres::pool::{q, qa, qs};
+
+/// Roles upstream knows.
+pub const ROLES: &[&str] = AgentRole::NAMES;
+
+/// An agent as upstream serializes it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Agent {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub title: Option<String>,
+    pub icon: Option<String>,
+    pub status: String,
+    pub reports_to: Option<Uuid>,
+    pub capabilities: Option<String>,
+    pub adapter_type: String,
+    pub adapter_config: Value,
+    pub runtime_config: Value,
+    #[sqlx(skip)]
+    pub default_environment_id: Option<Uuid>,
+    pub budget_monthly_cents: i64,
+    pub spent_monthly_cents: i64,
+    pub pause_reason: Option<String>,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub error_reason: Option<String>,
+    pub permissions: Value,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    pub metadata: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub url_key: String,
+    #[sqlx(skip)]
+    pub org_chain_health: Value,
+}
+
+fn select() -> String {
+    format!(
+        "SELECT a.id, a.company_id, a.name, a.role, a.title, a.icon, a.status, a.reports_to, a.capabilities,
+                a.adapter_type, a.adapter_config, a.runtime_config, a.budget_monthly_cents,
+                COALESCE((SELECT sum(e.cost_cents) FROM cost_events e
+                          WHERE e.company_id = a.company_id AND e.agent_id = a.id
+                            AND e.occurred_at >= {MONTH_START}), 0)::bigint AS spent_monthly_cents,
+                a.pause_reason, a.paused_at, a.error_reason, a.permissions, a.last_heartbeat_at, a.metadata,
+                a.created_at, a.updated_at, a.url_key
+         FROM agents a"
+    )
+}
+
+/// Fills `orgChainHealth` from the company's agents (one query for a whole list, never one per row).
+fn with_chain_health(
+    mut agents: Vec<Agent>,
+    all: &HashMap<Uuid, (Option<Uuid>, String, String)>,
+) -> Vec<Agent> {
+    for a in &mut agents {
+        // Reads show secret references, never credentials.
+        if let Some(env) = a.adapter_config.get("env") {
+            let redacted = paperclip_secrets::env::redact(env);
+            a.adapter_config["env"] = redacted;
+        }
+        let mut chain = vec![
+            json!({"id": a.id, "companyId": a.company_id, "name": a.name, "status": a.status,
+                                    "reportsTo": a.reports_to, "depth": 0, "relation": "self"}),
+        ];
+        let mut paused = Vec::new();
+        let mut cur = a.reports_to;
+        let mut depth = 1;
+        while let Some(id) = cur {
+            let Some((up, name, status)) = all.get(&id) else {
+                break;
+            };
+            if status == "paused" || status == "terminated" {
+                paused.push(json!({"id": id, "name": name, "status": status}));
+            }
+            chain.push(
+                json!({"id": id, "companyId": a.company_id, "name": name, "status": status,
+                              "reportsTo": up, "depth": depth, "relation": "ancestor"}),
+            );
+            cur = *up;
+            depth += 1;
+            if depth > 64 {
+                break;
+            }
+        }
+        a.org_chain_health = json!({
+            "status": "healthy", "reason": "healthy", "fullChain": chain,
+            "firstInvalidAncestor": null, "invalidAncestors": [], "repairGuidance": null,
+            "pausedAncestors": paused, "escalationWarning": null,
+        });
+    }
+    agents
+}
+
+async fn company_tree(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+) -> Result<HashMap<Uuid, (Option<Uuid>, String, String)>> {
+    let rows: Vec<(Uuid, Option<Uuid>, String, String)> =
+        qa("SELECT id, reports_to, name, status FROM agents WHERE company_id = $1")
+            .bind(company_id)
+            .fetch_all(conn)
+            .await
+            .map_err(StoreError::sql("cannot read the org tree"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, up, n, s)| (id, (up, n, s)))
+        .collect())
+}
+
+/// Agents of a company, oldest first.
+pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Agent>> {
+    let agents: Vec<Agent> = qa(&format!(
+        "{} WHERE a.company_id = $1 ORDER BY a.created_at, a.id",
+        select()
+    ))
+    .bind(company_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot list agents"))?;
+    let tree = company_tree(conn, company_id).await?;
+    Ok(with_chain_health(agents, &tree))
+}
+
+/// One agent.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Agent>> {
+    let Some(agent): Option<Agent> = qa(&format!("{} WHERE a.id = $1", select()))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot read the agent"))?
+    else {
+        return Ok(None);
+    };
+    let tree = company_tree(conn, agent.company_id).await?;
+    Ok(with_chain_health(vec![agent], &tree).pop())
+}
+
+/// Fields of a new agent.
+#[derive(Debug, Clone, Default)]
+pub struct NewAgent {
+    pub name: String,
+    pub role: String,
+    pub title: Option<String>,
+    pub icon: Option<String>,
+    pub reports_to: Option<Uuid>,
+    pub capabilities: Option<String>,
+    pub adapter_type: String,
+    pub adapter_config: Value,
+    pub runtime_config: Option<Value>,
+    pub budget_monthly_cents: i64,
+    pub permissions: Option<Value>,
+    pub metadata: Option<Value>,
+    pub status: String,
+}
+
+fn slug(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+    }
+    let s = s.trim_end_matches('-').to_string();
+    if s.is_empty() {
+        "agent".into()
+    } else {
+        s
+    }
+}
+
+/// Checks that `manager` is an agent of `company_id` and that making it `agent`'s manager
+/// creates no cycle.
+async fn check_manager(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    agent: Option<Uuid>,
+    manager: Uuid,
+) -> Result<()> {
+    let owner: Option<Uuid> = qs("SELECT company_id FROM agents WHERE id = $1")
+        .bind(manager)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot read the manager"))?;
+    if owner != Some(company_id) {
+        return Err(StoreError::invalid(
+            "reportsTo",
+            "reportsTo must be an agent of the same company",
+        ));
+    }
+    if let Some(agent) = agent {
+        let cycle: bool = qs(
+            "WITH RECURSIVE up(id, reports_to, depth) AS (
+                 SELECT id, reports_to, 0 FROM agents WHERE id = $1
+                 UNION ALL
+                 SELECT a.id, a.reports_to, up.depth + 1 FROM agents a JOIN up ON a.id = up.reports_to WHERE up.depth < 1000
+             ) SELECT EXISTS (SELECT 1 FROM up WHERE id = $2)",
+        )
+        .bind(manager)
+        .bind(agent)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot check the org tree"))?;
+        if cycle {
+            return Err(StoreError::invalid(
+                "reportsTo",
+                "reportsTo would create a cycle in the org tree",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Creates an agent (`agent.created`).
+pub async fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    company_id: Uuid,
+    new: &NewAgent,
+) -> Result<Agent> {
+    if let Some(m) = new.reports_to {
+        check_manager(conn, company_id, None, m).await?;
+    }
+    let base = slug(&new.name);
+    let taken: Vec<String> = qs("SELECT url_key FROM agents WHERE company_id = $1 AND url_key ~ ('^' || $2 || '(-[0-9]+)?$')")
+        .bind(company_id)
+        .bind(&base)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot read agent keys"))?;
+    let url_key = (1..)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
+        .find(|k| !taken.contains(k))
+        .expect("unbounded");
+    let runtime = new
+        .runtime_config
+        .clone()
+        .unwrap_or_else(|| json!({"heartbeat": {"enabled": false, "maxConcurrentRuns": 20}}));
+    let permissions = new
+        .permissions
+        .clone()
+        .unwrap_or_else(|| json!({"canCreateAgents": new.role == "ceo", "canCreateSkills": true}));
+    let id: Uuid = qs(
+        "INSERT INTO agents (company_id, name, role, title, icon, status, reports_to, capabilities, adapter_type,
+                             adapter_config, runtime_config, budget_monthly_cents, permissions, metadata, url_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+    )
+    .bind(company_id)
+    .bind(&new.name)
+    .bind(&new.role)
+    .bind(&new.title)
+    .bind(&new.icon)
+    .bind(&new.status)
+    .bind(new.reports_to)
+    .bind(&new.capabilities)
+    .bind(&new.adapter_type)
+    .bind(&new.adapter_config)
+    .bind(&runtime)
+    .bind(new.budget_monthly_cents)
+    .bind(&permissions)
+    .bind(&new.metadata)
+    .bind(&url_key)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot create the agent"))?;
+    activity::record(
+        conn,
+        actor,
+        Entry {
+            company_id,
+            action: "agent.created",
+            entity_type: "agent",
+            entity_id: id.to_string(),
+            details: json!({"name": new.name, "role": new.role, "status": new.status}),
+        },
+    )
+    .await?;
+    Ok(get(conn, id).await?.expect("just inserted"))
+}
+
+/// Patchable agent fields.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub title: Option<Option<String>>,
+    pub icon: Option<Option<String>>,
+    pub reports_to: Option<Option<Uuid>>,
+    pub capabilities: Option<Option<String>>,
+    pub adapter_type: Option<String>,
+    pub adapter_config: Option<Value>,
+    pub runtime_config: Option<Value>,
+    pub budget_monthly_cents: Option<i64>,
+    pub permissions: Option<Value>,
+    pub metadata: Option<Option<Value>>,
+}
+
+/// Applies a patch (`agent.updated`), checking the org tree.
+pub async fn update(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    agent: &Agent,
+    p: &AgentPatch,
+) -> Result<Agent> {
+    if let Some(Some(m)) = p.reports_to {
+        if m == agent.id {
+            return Err(StoreError::invalid(
+                "reportsTo",
+                "an agent cannot report to itself",
+            ));
+        }
+        check_manager(conn, agent.company_id, Some(agent.id), m).await?;
+    }
+    q("UPDATE agents SET
+         name = COALESCE($2, name), role = COALESCE($3, role),
+         title = CASE WHEN $4 THEN $5 ELSE title END,
+         icon = CASE WHEN $6 THEN $7 ELSE icon END,
+         reports_to = CASE WHEN $8 THEN $9 ELSE reports_to END,
+         capabilities = CASE WHEN $10 THEN $11 ELSE capabilities END,
+         adapter_type = COALESCE($12, adapter_type),
+         adapter_config = COALESCE($13, adapter_config),
+         runtime_config = COALESCE($14, runtime_config),
+         budget_monthly_cents = COALESCE($15, budget_monthly_cents),
+         permissions = COALESCE($16, permissions),
+         metadata = CASE WHEN $17 THEN $18 ELSE metadata END
+       WHERE id = $1")
+    .bind(agent.id)
+    .bind(&p.name)
+    .bind(&p.role)
+    .bind(p.title.is_some())
+    .bind(p.title.clone().flatten())
+    .bind(p.icon.is_some())
+    .bind(p.icon.clone().flatten())
+    .bind(p.reports_to.is_some())
+    .bind(p.reports_to.flatten())
+    .bind(p.capabilities.is_some())
+    .bind(p.capabilities.clone().flatten())
+    .bind(&p.adapter_type)
+    .bind(&p.adapter_config)
+    .bind(&p.runtime_config)
+    .bind(p.budget_monthly_cents)
+    .bind(&p.permissions)
+    .bind(p.metadata.is_some())
+    .bind(p.metadata.clone().flatten())
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot update the agent"))?;
+    activity::record(
+        conn,
+        actor,
+        Entry {
+            company_id: agent.company_id,
+            action: "agent.updated",
+            entity_type: "agent",
+            entity_id: agent.id.to_string(),
+            details: json!({"fields": changed_fields(p)}),
+        },
+    )
+    .await?;
+    Ok(get(conn, agent.id).await?.expect("exists"))
+}
+
+fn changed_fields(p: &AgentPatch) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    macro_rules! f { ($($field:ident => $name:literal),*) => { $( if p.$field.is_some() { v.push($name); } )* } }
+    f!(name => "name", role => "role", title => "title", icon => "icon", reports_to => "reportsTo",
+       capabilities => "capabilities", adapter_type => "adapterType", adapter_config => "adapterConfig",
+       runtime_config => "runtimeConfig", budget_monthly_cents => "budgetMonthlyCents",
+       permissions => "permissions", metadata => "metadata");
+    v
+}
+
+pub use paperclip_domain::rules::Lifecycle;
+
+/// Moves an agent through its lifecycle. `terminated` is final.
+pub async fn transition(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    agent: &Agent,
+    to: Lifecycle,
+    reason: Option<&str>,
+) -> Result<Agent> {
+    let from: AgentStatus = agent
+        .status
+        .parse()
+        .map_err(|e: paperclip_domain::UnknownValue| {
+            StoreError::invalid("status", e.to_string())
+        })?;
+    // The rule decides whether the step is allowed; the statement only records it.
+    agent_lifecycle(agent.id, from, to)?;
+    let (sql, action) = match to {
+        Lifecycle::Pause => (
+            "UPDATE agents SET status = 'paused', pause_reason = COALESCE($2, 'manual'), paused_at = now() WHERE id = $1",
+            "agent.paused",
+        ),
+        Lifecycle::Resume => (
+            "UPDATE agents SET status = 'idle', pause_reason = NULL, paused_at = NULL, error_reason = NULL WHERE id = $1",
+            "agent.resumed",
+        ),
+        Lifecycle::Terminate => (
+            "UPDATE agents SET status = 'terminated', pause_reason = NULL, paused_at = NULL WHERE id = $1",
+            "agent.terminated",
+        ),
+        Lifecycle::Approve => ("UPDATE agents SET status = 'idle' WHERE id = $1", "agent.approved"),
+    };
+    let mut query = q(sql).bind(agent.id);
+    if to == Lifecycle::Pause {
+        query = query.bind(reason);
+    }
+    query
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot change the agent's status"))?;
+    if to == Lifecycle::Terminate {
+        // Terminated agents can no longer authenticate.
+        q("UPDATE agent_api_keys SET revoked_at = now() WHERE agent_id = $1 AND revoked_at IS NULL")
+            .bind(agent.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::sql("cannot revoke keys"))?;
+    }
+    activity::record(
+        conn,
+        actor,
+        Entry {
+            company_id: agent.company_id,
+            action,
+            entity_type: "agent",
+            entity_id: agent.id.to_string(),
+            details: json!({"previousStatus": agent.status, "reason": reason}),
+        },
+    )
+    .await?;
+    Ok(get(conn, agent.id).await?.expect("exists"))
+}
+
+/// id, manager, name, role, title, status.
+type OrgRow = (Uuid, Option<Uuid>, String, String, Option<String>, String);
+
+/// `GET /companies/:id/org`: the org forest, built from one query.
+pub async fn org_tree(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Value>> {
+    let rows: Vec<OrgRow> = qa(
+        "SELECT id, reports_to, name, role, title, status FROM agents
+         WHERE company_id = $1 AND status <> 'terminated' ORDER BY created_at, id",
+    )
+    .bind(company_id)
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::sql("cannot read the org tree"))?;
+    let mut children: HashMap<Option<Uuid>, Vec<usize>> = HashMap::new();
+    let ids: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.0).collect();
+    for (i, r) in rows.iter().enumerate() {
+        // A manager that is terminated (filtered out) leaves its reports at the root.
+        let parent = r.1.filter(|p| ids.contains(p));
+        children.entry(parent).or_default().push(i);
+    }
+    fn build(
+        i: usize,
+        rows: &[OrgRow],
+        children: &HashMap<Option<Uuid>, Vec<usize>>,
+        depth: usize,
+    ) -> Value {
+        let r = &rows[i];
+        let reports: Vec<Value> = if depth > 64 {
+            Vec::new()
+        } else {
+            children
+                .get(&Some(r.0))
+                .into_iter()
+                .flatten()
+                .map(|&c| build(c, rows, children, depth + 1))
+                .collect()
+        };
+        json!({"id": r.0, "name": r.2, "role": r.3, "title": r.4, "status": r.5, "reports": reports})
+    }
+    Ok(children
+        .get(&None)
+        .into_iter()
+        .flatten()
+        .map(|&i| build(i, &rows, &children, 0))
+        .collect())
+}
+
+/// An API key's metadata (never the hash or the token).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub company_id: Uuid,
+    pub name: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// SHA-256 hex of a token: what the database stores.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a key and returns it with its plaintext token (shown once).
+pub async fn create_key(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    agent: &Agent,
+    name: &str,
+) -> Result<(ApiKey, String)> {
+    let secret: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect();
+    let token = format!("pcp_{secret}");
+    let key: ApiKey = qa(
+        "INSERT INTO agent_api_keys (agent_id, company_id, name, key_hash) VALUES ($1, $2, $3, $4)
+         RETURNING id, agent_id, company_id, name, last_used_at, revoked_at, created_at",
+    )
+    .bind(agent.id)
+    .bind(agent.company_id)
+    .bind(name)
+    .bind(hash_token(&token))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot create the key"))?;
+    activity::record(
+        conn,
+        actor,
+        Entry {
+            company_id: agent.company_id,
+            action: "agent.key_created",
+            entity_type: "agent",
+            entity_id: agent.id.to_string(),
+            details: json!({"keyId": key.id, "name": name}),
+        },
+    )
+    .await?;
+    Ok((key, token))
+}
+
+/// Keys of an agent, newest first.
+pub async fn list_keys(conn: &mut PgConnection, agent_id: Uuid) -> Result<Vec<ApiKey>> {
+    qa(
+        "SELECT id, agent_id, company_id, name, last_used_at, revoked_at, created_at
+        FROM agent_api_keys WHERE agent_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(agent_id)
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::sql("cannot list keys"))
+}
+
+/// Revokes a key; false if the agent has no such key.
+pub async fn revoke_key(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    agent: &Agent,
+    key_id: Uuid,
+) -> Result<bool> {
+    let done = q("UPDATE agent_api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND agent_id = $2")
+        .bind(key_id)
+        .bind(agent.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot revoke the key"))?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    activity::record(
+        conn,
+        actor,
+        Entry {
+            company_id: agent.company_id,
+            action: "agent.key_revoked",
+            entity_type: "agent",
+            entity_id: agent.id.to_string(),
+            details: json!({"keyId": key_id}),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Resolves a bearer token to `(agent_id, company_id)` if the key is live and the agent may act.
+pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option<(Uuid, Uuid)>> {
+    qa("UPDATE agent_api_keys k SET last_used_at = now()
+        FROM agents a
+        WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND a.id = k.agent_id
+          AND a.status NOT IN ('terminated', 'pending_approval')
+        RETURNING k.agent_id, k.company_id")
+    .bind(hash_token(token))
+    .fetch_optional(conn)
+    .await
+    .map_err(StoreError::sql("cannot check the API key"))
+}
+
+/// A queued wakeup request.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Wakeup {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub agent_id: Uuid,
+    pub source: String,
+    pub trigger_detail: Option<String>,
+    pub reason: Option<String>,
+    pub payload: Option<Value>,
+    pub idempotency_key: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a wakeup asks for.
+#[derive(Debug, Clone)]
+pub struct NewWakeup {
+    pub source: String,
+    pub trigger_detail: Option<String>,
+    pub reason: Option<String>,
+    pub payload: Option<Value>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Queues a wakeup; a request whose idempotency key was already used returns the existing one
+/// (`false`) instead of queueing twice, even when both arrive at once.
+pub async fn request_wakeup(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    agent: &Agent,
+    w: &NewWakeup,
+) -> Result<(Wakeup, bool)> {
+    const COLS: &str = "id, company_id, agent_id, source, trigger_detail, reason, payload, idempotency_key, status, created_at";
+    let inserted: Option<Wakeup> = qa(&format!(
+        "INSERT INTO agent_wakeup_requests (company_id, agent_id, source, trigger_detail, reason, payload, idempotency_key,
+                                            requested_by_actor_type, requested_by_actor_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING {COLS}"
+    ))
+    .bind(agent.company_id)
+    .bind(agent.id)
+    .bind(&w.source)
+    .bind(&w.trigger_detail)
+    .bind(&w.reason)
+    .bind(&w.payload)
+    .bind(&w.idempotency_key)
+    .bind(actor.actor_type())
+    .bind(actor.actor_id())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot queue the wakeup"))?;
+    match inserted {
+        Some(row) => {
+            activity::record(conn, actor, Entry {
+                company_id: agent.company_id,
+                action: "agent.wakeup_requested",
+                entity_type: "agent",
+                entity_id: agent.id.to_string(),
+                details: json!({"wakeupRequestId": row.id, "source": w.source, "reason": w.reason}),
+            })
+            .await?;
+            Ok((row, true))
+        }
+        None => {
+            let existing: Wakeup = qa(&format!(
+                "SELECT {COLS} FROM agent_wakeup_requests WHERE agent_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(agent.id)
+            .bind(&w.idempotency_key)
+            .fetch_one(conn)
+            .await
+            .map_err(StoreError::sql("cannot read the wakeup"))?;
+            Ok((existing, false))
+        }
+    }
+}
