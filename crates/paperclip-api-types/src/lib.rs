@@ -1,6 +1,33 @@
 //! Wire types shared by every side of a Paperclip connection, so each is declared once.
 //!
-//! Today this holds the plugin worker protocol ([`rpc`]), used by the host in the server and by
-//! the Rust plugin SDK. The layout issue moves the REST request/response types here next.
+//! - One module per REST resource: request bodies, query parameters and the composite
+//!   responses, with upstream's camelCase names. Each derives `JsonSchema`, which is what the
+//!   server's `/api/openapi.json` is generated from, so the document cannot drift from the code.
+//! - [`rpc`]: the plugin worker protocol, used by the host in the server and by the plugin SDK.
+//!
+//! Rules: no I/O here, and no validation beyond shape (the server checks rules and names the
+//! field; the domain crate holds the rules).
 
+pub mod agents;
+pub mod approvals;
+pub mod common;
+pub mod companies;
+pub mod costs;
+pub mod goals;
+pub mod health;
+pub mod instance;
+pub mod issues;
+pub mod plugins;
+pub mod projects;
 pub mod rpc;
+pub mod secrets;
+
+/// For `Option<Option<T>>` patch fields: absent → `None`, `null` → `Some(None)`, a value →
+/// `Some(Some(v))` (serde alone cannot tell absent from `null`).
+pub fn double<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection};
 
+use paperclip_api_types::health::{BackupHealth, LastFailure, LatestBackup, Warning};
+
 use self::retention::Retention;
 use paperclip_postgres::binaries;
 use paperclip_postgres::pool::{qa, qs};
@@ -444,37 +446,54 @@ pub async fn create_exclusive(
 }
 
 /// Health of the backups in `dir`: newest backup, staleness, last failure.
-pub fn health(dir: &Path, enabled: bool, interval_minutes: u32) -> serde_json::Value {
-    use serde_json::json;
+pub fn health(dir: &Path, enabled: bool, interval_minutes: u32) -> BackupHealth {
     let max_age_hours = (26u64).max((u64::from(interval_minutes) * 2).div_ceil(60));
     let listed = scan(dir).unwrap_or_default();
-    let failure: Option<serde_json::Value> = fs::read_to_string(dir.join(".last-failure.json"))
+    let failure: Option<LastFailure> = fs::read_to_string(dir.join(".last-failure.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     let mut warnings = Vec::new();
     let latest = listed.first();
+    let warn = |code: &str, message: String| Warning {
+        code: code.into(),
+        message,
+    };
     if enabled {
         match latest {
-            None => warnings.push(json!({"code": "database_backup_missing", "message": format!("No database backups found in {}.", dir.display())})),
-            Some(l) if Utc::now() - l.created_at > chrono::Duration::hours(max_age_hours as i64) => warnings.push(json!({
-                "code": "database_backup_stale",
-                "message": format!("The newest database backup is from {}, older than {max_age_hours} hours.", l.created_at.to_rfc3339()),
-            })),
+            None => warnings.push(warn(
+                "database_backup_missing",
+                format!("No database backups found in {}.", dir.display()),
+            )),
+            Some(l)
+                if Utc::now() - l.created_at > chrono::Duration::hours(max_age_hours as i64) =>
+            {
+                warnings.push(warn(
+                    "database_backup_stale",
+                    format!(
+                        "The newest database backup is from {}, older than {max_age_hours} hours.",
+                        l.created_at.to_rfc3339()
+                    ),
+                ))
+            }
             _ => {}
         }
         if let Some(f) = &failure {
-            warnings.push(json!({"code": "database_backup_last_failure", "message": f.get("error").cloned().unwrap_or_default()}));
+            warnings.push(warn("database_backup_last_failure", f.error.clone()));
         }
     }
-    json!({
-        "enabled": enabled,
-        "status": if warnings.is_empty() { "ok" } else { "warning" },
-        "backupDir": dir.display().to_string(),
-        "maxAgeHours": max_age_hours,
-        "latestBackup": latest.map(|l| json!({"file": l.path.display().to_string(), "createdAt": l.created_at, "sizeBytes": l.size_bytes})),
-        "lastFailure": failure,
-        "warnings": warnings,
-    })
+    BackupHealth {
+        enabled,
+        status: if warnings.is_empty() { "ok" } else { "warning" }.into(),
+        backup_dir: dir.display().to_string(),
+        max_age_hours,
+        latest_backup: latest.map(|l| LatestBackup {
+            file: l.path.display().to_string(),
+            created_at: l.created_at,
+            size_bytes: l.size_bytes,
+        }),
+        last_failure: failure,
+        warnings,
+    }
 }
 
 /// Records (or clears) the last scheduled backup failure for `/api/health`.

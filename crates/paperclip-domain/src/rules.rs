@@ -71,6 +71,15 @@ pub fn budget_exhausted(spent: i64, budget: i64, status: AgentStatus) -> bool {
         && !matches!(status, AgentStatus::Paused | AgentStatus::Terminated)
 }
 
+/// Spend as a percentage of a budget, to two decimals; 0 when there is no budget.
+pub fn utilization_percent(spent: i64, budget: i64) -> f64 {
+    if budget > 0 {
+        (spent as f64 / budget as f64 * 10000.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

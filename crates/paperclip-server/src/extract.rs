@@ -2,6 +2,7 @@
 //! plain-text rejection.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -170,17 +171,36 @@ fn expected_type(message: &str) -> &'static str {
     }
 }
 
-/// Query parameters as text, parsed by the handler with [`QueryMap`] helpers.
-pub struct QueryMap(pub HashMap<String, String>);
+/// Query parameters as text, parsed by the handler with [`QueryMap`] helpers. `Q` is the wire
+/// type that declares them (its schema is what `/api/openapi.json` lists); in debug builds
+/// reading a parameter `Q` does not declare panics, so tests catch an undocumented parameter.
+pub struct QueryMap<Q = NoQuery>(pub HashMap<String, String>, PhantomData<fn() -> Q>);
 
-impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+/// No query parameters.
+#[derive(schemars::JsonSchema)]
+pub struct NoQuery {}
+
+impl<S: Send + Sync, Q> FromRequestParts<S> for QueryMap<Q> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or_default();
         let map = url_decode_pairs(q);
-        Ok(QueryMap(map))
+        Ok(QueryMap(map, PhantomData))
     }
+}
+
+/// Whether `Q`'s schema declares parameter `name` (or takes any parameter).
+fn declares<Q: schemars::JsonSchema>(name: &str) -> bool {
+    let schema = schemars::SchemaGenerator::default().into_root_schema_for::<Q>();
+    let declared = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.contains_key(name));
+    let open = schema
+        .get("additionalProperties")
+        .is_some_and(|a| a != &Value::Bool(false));
+    declared || open
 }
 
 fn url_decode_pairs(q: &str) -> HashMap<String, String> {
@@ -189,9 +209,14 @@ fn url_decode_pairs(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
-impl QueryMap {
+impl<Q: schemars::JsonSchema> QueryMap<Q> {
     /// A text parameter (blank = absent).
     pub fn text(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            declares::<Q>(name),
+            "query parameter {name} is read but {} does not declare it",
+            std::any::type_name::<Q>()
+        );
         self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
@@ -310,14 +335,3 @@ impl Problems {
         }
     }
 }
-
-/// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
-pub fn double<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-use serde::Deserialize as _;

@@ -4,7 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use paperclip_api_types::health::{
+    DatabaseHealth, Features, Health, PoolHealth, ServerFacts, StartupRecovery, Unhealthy, Warning,
+};
+
+use crate::doc::{DescribeResponse, OpDoc};
 
 use crate::AppState;
 
@@ -14,52 +18,75 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// (its own, so a busy pool cannot fail it): `"ok"`, or `"degraded"` while every connection of
 /// the application pool is busy (requests queue). Else 503
 /// `{"status":"unhealthy","error":"database_unreachable"}`.
-pub async fn get(State(state): State<AppState>) -> Response {
+pub async fn get(State(state): State<AppState>) -> Result<Json<Health>, Down> {
     let info = &state.info;
     if !state.db.ping().await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "unhealthy",
-                "version": VERSION,
-                "error": "database_unreachable",
-            })),
-        )
-            .into_response();
+        return Err(Down(Unhealthy {
+            status: "unhealthy",
+            version: VERSION,
+            error: "database_unreachable",
+        }));
     }
     let b = &state.backup;
     let backup = paperclip_backup::health(&b.dir, b.enabled, b.interval_minutes);
-    let mut warnings = backup["warnings"].as_array().cloned().unwrap_or_default();
+    let mut warnings = backup.warnings.clone();
     let pool = state.db.pool_state();
     if pool.saturated() {
-        warnings.push(json!(format!(
-            "all {} database connections are busy; requests are queueing (DATABASE_POOL_MAX raises the limit)",
-            pool.max
-        )));
+        warnings.push(Warning {
+            code: "database_pool_saturated".into(),
+            message: format!(
+                "all {} database connections are busy; requests are queueing (DATABASE_POOL_MAX raises the limit)",
+                pool.max
+            ),
+        });
     }
-    Json(json!({
-        "status": if pool.saturated() { "degraded" } else { "ok" },
-        "version": VERSION,
-        "serverVersion": VERSION,
-        "commit": null,
-        "deploymentMode": info.deployment_mode,
-        "deploymentExposure": "private",
-        "authReady": true,
-        "bootstrapStatus": "ready",
-        "bootstrapInviteActive": false,
-        "features": { "companyDeletionEnabled": true },
-        "serverInfo": {
-            "processStartedAt": info.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    Ok(Json(Health {
+        status: if pool.saturated() { "degraded" } else { "ok" },
+        version: VERSION,
+        server_version: VERSION,
+        commit: None,
+        deployment_mode: info.deployment_mode.to_string(),
+        deployment_exposure: "private".into(),
+        auth_ready: true,
+        bootstrap_status: "ready".into(),
+        bootstrap_invite_active: false,
+        features: Features {
+            company_deletion_enabled: true,
         },
-        "startupRecovery": { "phase": "ready" },
-        "database": {
-            "mode": info.database_mode,
-            "preparedStatements": state.db.prepared_statements(),
-            "pool": { "size": pool.size, "idle": pool.idle, "max": pool.max },
+        server_info: ServerFacts {
+            process_started_at: info
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         },
-        "databaseBackup": backup,
-        "backgroundTasks": state.tasks.report(),
-        "warnings": warnings,
+        startup_recovery: StartupRecovery {
+            phase: "ready".into(),
+        },
+        database: DatabaseHealth {
+            mode: info.database_mode,
+            prepared_statements: state.db.prepared_statements(),
+            pool: PoolHealth {
+                size: pool.size,
+                idle: pool.idle,
+                max: pool.max,
+            },
+        },
+        database_backup: backup,
+        background_tasks: state.tasks.report(),
+        warnings,
     }))
-    .into_response()
+}
+
+/// The 503 answer.
+pub struct Down(Unhealthy);
+
+impl IntoResponse for Down {
+    fn into_response(self) -> Response {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(self.0)).into_response()
+    }
+}
+
+impl DescribeResponse for Down {
+    fn describe(doc: &mut OpDoc, gen: &mut schemars::SchemaGenerator) {
+        doc.responses.push((503, gen.subschema_for::<Unhealthy>()));
+    }
 }

@@ -8,6 +8,7 @@
 mod api;
 pub mod auth;
 pub mod background;
+pub mod doc;
 mod error;
 pub mod extract;
 mod guard;
@@ -16,6 +17,7 @@ pub mod listener;
 pub mod plugin_host;
 mod routes;
 pub mod tasks;
+pub mod views;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -181,12 +183,16 @@ fn api() -> api::Api {
 /// The OpenAPI document of [`router`]'s routes.
 pub fn openapi_document() -> serde_json::Value {
     let (_, mut ops) = api().into_parts();
-    ops.push(api::Op {
-        method: "get",
-        path: "/openapi.json",
-        summary: "This document",
-        tag: "meta",
-    });
+    ops.push(api::Op::external(
+        "get",
+        "/openapi.json",
+        "This document (OpenAPI 3.1)",
+        "meta",
+        |_| doc::OpDoc {
+            responses: vec![(200, schemars::json_schema!({"type": "object"}))],
+            ..Default::default()
+        },
+    ));
     api::openapi(&ops)
 }
 

@@ -9,19 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
-/// What `/api/health` shows of a task.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskStatus {
-    pub runs: u64,
-    pub running: bool,
-    pub last_run_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<DateTime<Utc>>,
-}
+pub use paperclip_api_types::health::TaskStatus;
 
 type Round = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -58,7 +46,7 @@ impl Supervisor {
                 set(&status, name, |s| {
                     s.running = false;
                     s.runs += 1;
-                    s.last_run_at = Some(Utc::now());
+                    s.last_run_at = Some(chrono::Utc::now());
                     if let Err(e) = &result {
                         s.last_error = Some(e.clone());
                         s.last_error_at = s.last_run_at;
@@ -75,8 +63,12 @@ impl Supervisor {
     }
 
     /// Every task's status, by name.
-    pub fn report(&self) -> BTreeMap<&'static str, TaskStatus> {
-        self.status.lock().expect("task status").clone()
+    pub fn report(&self) -> BTreeMap<String, TaskStatus> {
+        let status = self.status.lock().expect("task status");
+        status
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect()
     }
 
     /// Stops every task (a round in progress is dropped; each round's work is transactional or

@@ -11,7 +11,7 @@ use crate::{Result, StoreError};
 use paperclip_postgres::pool::q;
 
 /// One activity row, as upstream serializes it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     pub id: Uuid,

@@ -22,7 +22,7 @@ use paperclip_postgres::pool::{q, qa, qs};
 pub const ROLES: &[&str] = AgentRole::NAMES;
 
 /// An agent as upstream serializes it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Agent {
     pub id: Uuid,
@@ -462,54 +462,31 @@ pub async fn transition(
 }
 
 /// id, manager, name, role, title, status.
-type OrgRow = (Uuid, Option<Uuid>, String, String, Option<String>, String);
+/// An agent's place in the org chart.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrgMember {
+    pub id: Uuid,
+    pub reports_to: Option<Uuid>,
+    pub name: String,
+    pub role: String,
+    pub title: Option<String>,
+    pub status: String,
+}
 
-/// `GET /companies/:id/org`: the org forest, built from one query.
-pub async fn org_tree(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Value>> {
-    let rows: Vec<OrgRow> = qa(
+/// `GET /companies/:id/org`: every agent that is not terminated, oldest first (one query).
+pub async fn org_members(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<OrgMember>> {
+    qa(
         "SELECT id, reports_to, name, role, title, status FROM agents
-         WHERE company_id = $1 AND status <> 'terminated' ORDER BY created_at, id",
+        WHERE company_id = $1 AND status <> 'terminated' ORDER BY created_at, id",
     )
     .bind(company_id)
     .fetch_all(conn)
     .await
-    .map_err(StoreError::sql("cannot read the org tree"))?;
-    let mut children: HashMap<Option<Uuid>, Vec<usize>> = HashMap::new();
-    let ids: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.0).collect();
-    for (i, r) in rows.iter().enumerate() {
-        // A manager that is terminated (filtered out) leaves its reports at the root.
-        let parent = r.1.filter(|p| ids.contains(p));
-        children.entry(parent).or_default().push(i);
-    }
-    fn build(
-        i: usize,
-        rows: &[OrgRow],
-        children: &HashMap<Option<Uuid>, Vec<usize>>,
-        depth: usize,
-    ) -> Value {
-        let r = &rows[i];
-        let reports: Vec<Value> = if depth > 64 {
-            Vec::new()
-        } else {
-            children
-                .get(&Some(r.0))
-                .into_iter()
-                .flatten()
-                .map(|&c| build(c, rows, children, depth + 1))
-                .collect()
-        };
-        json!({"id": r.0, "name": r.2, "role": r.3, "title": r.4, "status": r.5, "reports": reports})
-    }
-    Ok(children
-        .get(&None)
-        .into_iter()
-        .flatten()
-        .map(|&i| build(i, &rows, &children, 0))
-        .collect())
+    .map_err(StoreError::sql("cannot read the org tree"))
 }
 
 /// An API key's metadata (never the hash or the token).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
     pub id: Uuid,
@@ -622,7 +599,7 @@ pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option
 }
 
 /// A queued wakeup request.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Wakeup {
     pub id: Uuid,

@@ -15,7 +15,7 @@ use paperclip_postgres::pool::{q, qa};
 pub const TYPES: &[&str] = paperclip_domain::ApprovalType::NAMES;
 
 /// An approval.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
     pub id: Uuid,

@@ -13,7 +13,7 @@ use crate::{Result, StoreError};
 use paperclip_postgres::pool::{q, qa};
 
 /// A comment as upstream serializes it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
     pub id: Uuid,

@@ -12,7 +12,7 @@ use crate::{Result, StoreError};
 use paperclip_postgres::pool::{q, qa, qs};
 
 /// A company as upstream serializes it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Company {
     pub id: Uuid,
@@ -234,28 +234,36 @@ pub async fn update(
     get(conn, id).await
 }
 
-/// `GET /companies/:id/dashboard`: counts by status, month-to-date spend, pending approvals and
-/// recent activity, in four indexed queries.
-pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<Value> {
-    let agents: Vec<(String, i64)> =
+/// What the dashboard counts: agents and issues by status, pending approvals, recent activity.
+#[derive(Debug, Clone)]
+pub struct DashboardCounts {
+    pub agents_by_status: Vec<(String, i64)>,
+    pub issues_by_status: Vec<(String, i64)>,
+    pub pending_approvals: i64,
+    pub recent_activity: Vec<activity::Activity>,
+}
+
+/// `GET /companies/:id/dashboard`'s data, in four indexed queries.
+pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<DashboardCounts> {
+    let agents_by_status: Vec<(String, i64)> =
         qa("SELECT status, count(*) FROM agents WHERE company_id = $1 GROUP BY status")
             .bind(company.id)
             .fetch_all(&mut *conn)
             .await
             .map_err(StoreError::sql("cannot count agents"))?;
-    let issues: Vec<(String, i64)> =
+    let issues_by_status: Vec<(String, i64)> =
         qa("SELECT status, count(*) FROM issues WHERE company_id = $1 GROUP BY status")
             .bind(company.id)
             .fetch_all(&mut *conn)
             .await
             .map_err(StoreError::sql("cannot count issues"))?;
-    let pending: i64 =
+    let pending_approvals: i64 =
         qs("SELECT count(*) FROM approvals WHERE company_id = $1 AND status = 'pending'")
             .bind(company.id)
             .fetch_one(&mut *conn)
             .await
             .map_err(StoreError::sql("cannot count approvals"))?;
-    let recent = activity::list(
+    let recent_activity = activity::list(
         conn,
         company.id,
         &activity::Filter {
@@ -264,27 +272,12 @@ pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<Val
         },
     )
     .await?;
-    let by_status = |rows: &[(String, i64)]| -> Map<String, Value> {
-        rows.iter().map(|(s, n)| (s.clone(), json!(n))).collect()
-    };
-    let utilization = if company.budget_monthly_cents > 0 {
-        (company.spent_monthly_cents as f64 / company.budget_monthly_cents as f64 * 10000.0).round()
-            / 100.0
-    } else {
-        0.0
-    };
-    Ok(json!({
-        "companyId": company.id,
-        "agents": by_status(&agents),
-        "tasks": by_status(&issues),
-        "costs": {
-            "monthSpendCents": company.spent_monthly_cents,
-            "monthBudgetCents": company.budget_monthly_cents,
-            "monthUtilizationPercent": utilization,
-        },
-        "pendingApprovals": pending,
-        "recentActivity": recent,
-    }))
+    Ok(DashboardCounts {
+        agents_by_status,
+        issues_by_status,
+        pending_approvals,
+        recent_activity,
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use paperclip_domain::AgentStatus;
 use paperclip_postgres::pool::{q, qa, qs};
 
 /// A recorded cost.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct CostEvent {
     pub id: Uuid,
@@ -174,56 +174,57 @@ async fn enforce_agent_budget(
     Ok(())
 }
 
+/// Month-to-date totals of a company's cost events.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Totals {
+    pub spent_cents: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub event_count: i64,
+}
+
 /// Month-to-date totals of a company.
-pub async fn summary(conn: &mut PgConnection, company_id: Uuid, budget: i64) -> Result<Value> {
-    let (spent, input, output, events): (i64, i64, i64, i64) = qa(&format!(
-        "SELECT COALESCE(sum(cost_cents), 0)::bigint, COALESCE(sum(input_tokens), 0)::bigint,
-                COALESCE(sum(output_tokens), 0)::bigint, count(*)
+pub async fn totals(conn: &mut PgConnection, company_id: Uuid) -> Result<Totals> {
+    qa(&format!(
+        "SELECT COALESCE(sum(cost_cents), 0)::bigint AS spent_cents,
+                COALESCE(sum(input_tokens), 0)::bigint AS input_tokens,
+                COALESCE(sum(output_tokens), 0)::bigint AS output_tokens, count(*) AS event_count
          FROM cost_events WHERE company_id = $1 AND occurred_at >= {MONTH_START}"
     ))
     .bind(company_id)
     .fetch_one(conn)
     .await
-    .map_err(StoreError::sql("cannot sum costs"))?;
-    let utilization = if budget > 0 {
-        (spent as f64 / budget as f64 * 10000.0).round() / 100.0
-    } else {
-        0.0
-    };
-    Ok(
-        json!({"companyId": company_id, "spendCents": spent, "budgetCents": budget,
-              "utilizationPercent": utilization, "inputTokens": input, "outputTokens": output, "eventCount": events}),
-    )
+    .map_err(StoreError::sql("cannot sum costs"))
 }
 
-/// id, name, cents, input tokens, output tokens.
-type SpendRow = (Option<Uuid>, Option<String>, i64, i64, i64);
+/// Month-to-date spend of one agent or project (`id` is `None` for costs without a project).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Spend {
+    pub id: Option<Uuid>,
+    pub name: Option<String>,
+    pub cost_cents: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
 
-/// Month-to-date spend grouped by agent or project.
-pub async fn by(conn: &mut PgConnection, company_id: Uuid, by_project: bool) -> Result<Vec<Value>> {
+/// Month-to-date spend grouped by agent or project, largest first.
+pub async fn by(conn: &mut PgConnection, company_id: Uuid, by_project: bool) -> Result<Vec<Spend>> {
     let sql = if by_project {
-        format!("SELECT e.project_id AS id, p.name, sum(e.cost_cents)::bigint, sum(e.input_tokens)::bigint, sum(e.output_tokens)::bigint
+        format!("SELECT e.project_id AS id, p.name, sum(e.cost_cents)::bigint AS cost_cents,
+                        sum(e.input_tokens)::bigint AS input_tokens, sum(e.output_tokens)::bigint AS output_tokens
                  FROM cost_events e LEFT JOIN projects p ON p.id = e.project_id
                  WHERE e.company_id = $1 AND e.occurred_at >= {MONTH_START}
                  GROUP BY e.project_id, p.name ORDER BY 3 DESC")
     } else {
-        format!("SELECT e.agent_id AS id, a.name, sum(e.cost_cents)::bigint, sum(e.input_tokens)::bigint, sum(e.output_tokens)::bigint
+        format!("SELECT e.agent_id AS id, a.name, sum(e.cost_cents)::bigint AS cost_cents,
+                        sum(e.input_tokens)::bigint AS input_tokens, sum(e.output_tokens)::bigint AS output_tokens
                  FROM cost_events e JOIN agents a ON a.id = e.agent_id
                  WHERE e.company_id = $1 AND e.occurred_at >= {MONTH_START}
                  GROUP BY e.agent_id, a.name ORDER BY 3 DESC")
     };
-    let rows: Vec<SpendRow> = qa(&sql)
+    qa(&sql)
         .bind(company_id)
         .fetch_all(conn)
         .await
-        .map_err(StoreError::sql("cannot group costs"))?;
-    let key = if by_project {
-        ("projectId", "projectName")
-    } else {
-        ("agentId", "agentName")
-    };
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, cents, i, o)| json!({key.0: id, key.1: name, "costCents": cents, "inputTokens": i, "outputTokens": o}))
-        .collect())
+        .map_err(StoreError::sql("cannot group costs"))
 }

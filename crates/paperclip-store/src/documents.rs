@@ -13,7 +13,7 @@ use crate::{Result, StoreError};
 use paperclip_postgres::pool::{q, qa, qs};
 
 /// A document with its latest revision's body.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Document {
     pub id: Uuid,
@@ -30,7 +30,7 @@ pub struct Document {
 }
 
 /// One revision.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Revision {
     pub id: Uuid,

@@ -18,7 +18,7 @@ pub const LEVELS: &[&str] = paperclip_domain::GoalLevel::NAMES;
 pub const STATUSES: &[&str] = paperclip_domain::GoalStatus::NAMES;
 
 /// A goal.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Goal {
     pub id: Uuid,

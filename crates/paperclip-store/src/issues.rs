@@ -27,7 +27,7 @@ fn issue_status(s: &str) -> Result<IssueStatus> {
 
 /// An issue as upstream serializes it (fields Paperclip does not model yet keep upstream's
 /// neutral values so clients written for upstream parse it unchanged).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Issue {
     pub id: Uuid,
@@ -132,82 +132,6 @@ const COLUMNS: &str = "i.id, i.company_id, 0 AS conversation_session_generation,
     i.identifier, i.origin_kind, i.origin_id, i.origin_run_id, 'default'::text AS origin_fingerprint,
     i.request_depth, i.billing_code, 0 AS monitor_attempt_count, i.started_at, i.completed_at, i.cancelled_at,
     i.hidden_at, i.created_at, i.updated_at";
-
-/// Upstream's JSON for a single issue (create, patch, checkout).
-pub fn single_json(issue: &Issue) -> Value {
-    let mut v = serde_json::to_value(issue).expect("serializable");
-    let m = v.as_object_mut().expect("object");
-    m.insert("blockedBy".into(), json!([]));
-    m.insert("blocks".into(), json!([]));
-    m.insert("relatedWork".into(), json!({"outbound": [], "inbound": []}));
-    m.insert("referencedIssueIdentifiers".into(), json!([]));
-    v
-}
-
-/// Longest description a list returns; the full text is one `GET /issues/:id` away.
-pub const LIST_DESCRIPTION_CHARS: usize = 500;
-
-/// Pre-rendered JSON for the constant parts of a list item (rendered once, copied verbatim).
-fn raw(json: &'static str) -> &'static serde_json::value::RawValue {
-    serde_json::from_str(json).expect("valid constant JSON")
-}
-
-static REVIEW_ATTENTION: std::sync::OnceLock<&'static serde_json::value::RawValue> =
-    std::sync::OnceLock::new();
-static BLOCKER_ATTENTION: std::sync::OnceLock<&'static serde_json::value::RawValue> =
-    std::sync::OnceLock::new();
-
-const REVIEW_ATTENTION_JSON: &str = r#"{"state":"none","paths":[],"reason":null}"#;
-const BLOCKER_ATTENTION_JSON: &str = r#"{"state":"none","reason":null,"unresolvedBlockerCount":0,"coveredBlockerCount":0,"stalledBlockerCount":0,"attentionBlockerCount":0,"pendingFinalizeBlockerIssueIds":[],"sampleBlockerIdentifier":null,"sampleStalledBlockerIdentifier":null,"blockingTreeLive":false,"directBlockerIssueId":null,"terminalBlockerIssueId":null,"terminalBlocker":null}"#;
-
-/// A list item: the issue plus upstream's list-only fields, serialized straight to the
-/// response (no intermediate JSON tree).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListItem<'a> {
-    #[serde(flatten)]
-    issue: &'a Issue,
-    description_truncated: bool,
-    active_run: Option<()>,
-    last_activity_at: DateTime<Utc>,
-    review_attention: &'static serde_json::value::RawValue,
-    blocker_attention: &'static serde_json::value::RawValue,
-    successful_run_handoff: Option<()>,
-    active_recovery_action: Option<()>,
-}
-
-/// Turns rows into list items, truncating long descriptions in place to keep lists small.
-pub fn list_items(rows: &mut [Issue]) -> Vec<ListItem<'_>> {
-    let review = *REVIEW_ATTENTION.get_or_init(|| raw(REVIEW_ATTENTION_JSON));
-    let blocker = *BLOCKER_ATTENTION.get_or_init(|| raw(BLOCKER_ATTENTION_JSON));
-    rows.iter_mut()
-        .map(|issue| {
-            let mut truncated = false;
-            if let Some(d) = issue.description.as_mut() {
-                if let Some((cut, _)) = d.char_indices().nth(LIST_DESCRIPTION_CHARS) {
-                    d.truncate(cut);
-                    truncated = true;
-                }
-            }
-            (issue, truncated)
-        })
-        .map(|(issue, truncated)| ListItem {
-            last_activity_at: issue.updated_at,
-            issue,
-            description_truncated: truncated,
-            active_run: None,
-            review_attention: review,
-            blocker_attention: blocker,
-            successful_run_handoff: None,
-            active_recovery_action: None,
-        })
-        .collect()
-}
-
-/// The neutral "no blockers" attention object.
-pub fn blocker_attention() -> Value {
-    serde_json::from_str(BLOCKER_ATTENTION_JSON).expect("valid constant JSON")
-}
 
 /// One issue by id.
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Issue>> {
@@ -752,9 +676,18 @@ pub async fn force_release(
     Ok(get(conn, issue.id).await?.expect("exists"))
 }
 
-/// Ancestors of an issue, nearest first (for `GET /issues/:id`).
-pub async fn ancestors(conn: &mut PgConnection, issue: &Issue) -> Result<Vec<Value>> {
-    let rows: Vec<(Uuid, String, String, String)> = qa(
+/// An ancestor of an issue (nearest first).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Ancestor {
+    pub id: Uuid,
+    pub identifier: String,
+    pub title: String,
+    pub status: String,
+}
+
+/// The issue's parents up to the root, nearest first (at most 100 levels).
+pub async fn ancestors(conn: &mut PgConnection, issue: &Issue) -> Result<Vec<Ancestor>> {
+    qa(
         "WITH RECURSIVE up(id, parent_id, depth) AS (
              SELECT id, parent_id, 0 FROM issues WHERE id = $1
              UNION ALL SELECT i.id, i.parent_id, up.depth + 1 FROM issues i JOIN up ON i.id = up.parent_id WHERE up.depth < 100
@@ -763,6 +696,5 @@ pub async fn ancestors(conn: &mut PgConnection, issue: &Issue) -> Result<Vec<Val
     .bind(issue.id)
     .fetch_all(conn)
     .await
-    .map_err(StoreError::sql("cannot read ancestors"))?;
-    Ok(rows.into_iter().map(|(id, ident, title, status)| json!({"id": id, "identifier": ident, "title": title, "status": status})).collect())
+    .map_err(StoreError::sql("cannot read ancestors"))
 }

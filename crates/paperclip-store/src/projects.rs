@@ -16,7 +16,7 @@ use paperclip_postgres::pool::qa;
 pub const STATUSES: &[&str] = paperclip_domain::ProjectStatus::NAMES;
 
 /// A project.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     pub id: Uuid,

@@ -19,7 +19,7 @@ use crate::{Result, StoreError};
 use paperclip_postgres::pool::{q, qa, qs};
 
 /// A secret's metadata as upstream serializes it (never its value).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
     pub id: Uuid,
@@ -500,7 +500,7 @@ pub async fn reencrypt_all(
 }
 
 /// One inline value `migrate-inline-env` would move into a secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InlineCandidate {
     pub agent_id: Uuid,

@@ -166,7 +166,7 @@ async fn reads_inner(
             let mut s = db.session().await.map_err(from_db)?;
             let issue = load_issue!(s, params, scope, "issueId");
             s.close().await.map_err(from_db)?;
-            Ok(store::issues::single_json(&issue))
+            Ok(json!(crate::views::issue(issue)))
         }
         "issues.list" => {
             let company = uuid_param(&params, "companyId")?;
@@ -189,11 +189,11 @@ async fn reads_inner(
                 ..Default::default()
             };
             let mut s = db.session().await.map_err(from_db)?;
-            let mut rows = store::issues::list(&mut s, company, &filter)
+            let rows = store::issues::list(&mut s, company, &filter)
                 .await
                 .map_err(from_db)?;
             s.close().await.map_err(from_db)?;
-            Ok(json!(store::issues::list_items(&mut rows)))
+            Ok(json!(crate::views::IssueList::new(rows)))
         }
         "issues.getSubtree" => {
             let mut s = db.session().await.map_err(from_db)?;
@@ -203,7 +203,7 @@ async fn reads_inner(
                 .map_err(from_db)?;
             s.close().await.map_err(from_db)?;
             Ok(
-                json!({"issueIds": tree.iter().map(|i| i.id).collect::<Vec<_>>(), "issues": tree.iter().map(store::issues::single_json).collect::<Vec<_>>()}),
+                json!({"issueIds": tree.iter().map(|i| i.id).collect::<Vec<_>>(), "issues": tree.into_iter().map(crate::views::issue).collect::<Vec<_>>()}),
             )
         }
         "issues.summaries.getOrchestration" => {
@@ -324,7 +324,7 @@ async fn writes_inner(
             tx.commit()
                 .await
                 .map_err(|e| from_db(DbError::sql("commit")(e)))?;
-            Ok(store::issues::single_json(&issue))
+            Ok(json!(crate::views::issue(issue)))
         }
         "issues.update" => {
             let mut tx = db.begin().await.map_err(from_db)?;
@@ -345,7 +345,7 @@ async fn writes_inner(
             tx.commit()
                 .await
                 .map_err(|e| from_db(DbError::sql("commit")(e)))?;
-            Ok(store::issues::single_json(&updated))
+            Ok(json!(crate::views::issue(updated)))
         }
         "issues.relations.setBlockedBy" => {
             let mut tx = db.begin().await.map_err(from_db)?;

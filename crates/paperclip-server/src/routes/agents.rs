@@ -3,38 +3,34 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use paperclip_api_types::agents::*;
 use paperclip_store::{
     self as store,
     agents::{Agent, AgentPatch, Lifecycle, NewAgent, NewWakeup, ROLES},
     Actor,
 };
-use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use paperclip_api_types::common::Ok;
+use paperclip_store::agents::{ApiKey, Wakeup};
+use paperclip_store::approvals::Approval;
+
 use crate::auth::{require_board, Auth};
-use crate::extract::{double, path_id, JsonBody, Problems};
+use crate::doc::{Created, Statuses, WithStatus};
+
+impl Statuses for WakeupQueued<Wakeup> {
+    const STATUSES: &'static [u16] = &[202, 200];
+}
+use crate::extract::{path_id, JsonBody, Problems};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateAgent {
-    name: Option<String>,
-    role: Option<String>,
-    title: Option<String>,
-    icon: Option<String>,
-    reports_to: Option<Uuid>,
-    capabilities: Option<String>,
-    adapter_type: Option<String>,
-    adapter_config: Option<Value>,
-    runtime_config: Option<Value>,
-    #[serde(default)]
-    budget_monthly_cents: i64,
-    permissions: Option<Value>,
-    metadata: Option<Value>,
+/// The rules a CreateAgent body must pass before it reaches the store.
+trait Validate {
+    fn validate(self, status: &str) -> Result<NewAgent, ApiError>;
 }
 
-impl CreateAgent {
+impl Validate for CreateAgent {
     fn validate(self, status: &str) -> Result<NewAgent, ApiError> {
         let mut p = Problems::default();
         let name = p.required("name", self.name.as_deref(), 200);
@@ -127,7 +123,7 @@ pub async fn create(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<CreateAgent>,
-) -> Result<(StatusCode, Json<Agent>), ApiError> {
+) -> Result<Created<Agent>, ApiError> {
     require_board(
         &actor,
         "create agents directly (agents request hires with POST /companies/:id/agent-hires)",
@@ -138,7 +134,7 @@ pub async fn create(
     check_adapter_env(&mut tx, &s, c.id, &mut new.adapter_config).await?;
     let a = store::agents::create(&mut tx, &actor, c.id, &new).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(a)))
+    Ok(Created(a))
 }
 
 /// A hire: the board hires directly unless the company requires approval; an agent's hire always
@@ -148,7 +144,7 @@ pub async fn hire(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<CreateAgent>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<Hired<Agent, Approval>>, ApiError> {
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
     let needs_approval = !actor.is_board() || c.require_board_approval_for_new_agents;
@@ -176,10 +172,7 @@ pub async fn hire(
         None
     };
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"agent": a, "approval": approval})),
-    ))
+    Ok(Created(Hired { agent: a, approval }))
 }
 
 pub async fn list(
@@ -217,28 +210,6 @@ pub async fn me(State(s): State<AppState>, Auth(actor): Auth) -> Result<Json<Age
         .ok_or_else(|| ApiError::not_found("Agent"))?;
     conn.close().await?;
     Ok(Json(a))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchAgent {
-    name: Option<String>,
-    role: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    title: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double")]
-    icon: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double")]
-    reports_to: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "double")]
-    capabilities: Option<Option<String>>,
-    adapter_type: Option<String>,
-    adapter_config: Option<Value>,
-    runtime_config: Option<Value>,
-    budget_monthly_cents: Option<i64>,
-    permissions: Option<Value>,
-    #[serde(default, deserialize_with = "double")]
-    metadata: Option<Option<Value>>,
 }
 
 pub async fn patch(
@@ -297,11 +268,6 @@ pub async fn patch(
     Ok(Json(a))
 }
 
-#[derive(Deserialize, Default)]
-pub struct Reason {
-    reason: Option<String>,
-}
-
 async fn lifecycle(
     s: AppState,
     actor: Actor,
@@ -350,17 +316,12 @@ pub async fn approve(
     lifecycle(s, actor, id, Lifecycle::Approve, None).await
 }
 
-#[derive(Deserialize, Default)]
-pub struct CreateKey {
-    name: Option<String>,
-}
-
 pub async fn create_key(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<CreateKey>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<CreatedKey<ApiKey>>, ApiError> {
     require_board(&actor, "manage agent API keys")?;
     let name = b.name.unwrap_or_else(|| "default".into());
     let mut p = Problems::default();
@@ -376,10 +337,11 @@ pub async fn create_key(
     }
     let (key, token) = store::agents::create_key(&mut tx, &actor, &a, &name).await?;
     tx.commit().await?;
-    let mut v = serde_json::to_value(key).expect("serializable");
     // The plaintext is shown once, here, and never stored.
-    v["key"] = json!(token);
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok(Created(CreatedKey {
+        meta: key,
+        key: token,
+    }))
 }
 
 pub async fn list_keys(
@@ -399,7 +361,7 @@ pub async fn revoke_key(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path((id, key_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ok>, ApiError> {
     require_board(&actor, "manage agent API keys")?;
     let key_id = path_id(&key_id, "API key")?;
     let mut tx = s.db.begin().await?;
@@ -408,28 +370,18 @@ pub async fn revoke_key(
         return Err(ApiError::not_found("API key"));
     }
     tx.commit().await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(Ok::yes()))
 }
 
 const SOURCES: &[&str] = &["timer", "assignment", "on_demand", "automation"];
 const TRIGGERS: &[&str] = &["manual", "ping", "callback", "system"];
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Wake {
-    source: Option<String>,
-    trigger_detail: Option<String>,
-    reason: Option<String>,
-    payload: Option<Value>,
-    idempotency_key: Option<String>,
-}
 
 pub async fn wakeup(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<Wake>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<WithStatus<WakeupQueued<Wakeup>>, ApiError> {
     let source = b.source.unwrap_or_else(|| "on_demand".into());
     let mut p = Problems::default();
     p.one_of("source", &source, SOURCES);
@@ -461,14 +413,15 @@ pub async fn wakeup(
     )
     .await?;
     tx.commit().await?;
-    let mut v = serde_json::to_value(w).expect("serializable");
-    v["deduplicated"] = json!(!created);
-    Ok((
-        if created {
+    Ok(WithStatus {
+        status: if created {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
         },
-        Json(v),
-    ))
+        body: WakeupQueued {
+            wakeup: w,
+            deduplicated: !created,
+        },
+    })
 }

@@ -1,18 +1,16 @@
 //! Approvals: created by agents or the board, decided by the board only.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use paperclip_api_types::approvals::*;
 use paperclip_store::{
     self as store,
     approvals::{Approval, Decision, TYPES},
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
-use uuid::Uuid;
+use serde_json::json;
 
 use crate::auth::{check_company, require_board, Auth};
+use crate::doc::Created;
 use crate::extract::{path_id, JsonBody, Problems, QueryMap};
 use crate::{ApiError, AppState};
 
@@ -23,17 +21,6 @@ const STATUSES: &[&str] = &[
     "rejected",
     "cancelled",
 ];
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateApproval {
-    #[serde(rename = "type")]
-    kind: String,
-    requested_by_agent_id: Option<Uuid>,
-    payload: Option<Value>,
-    #[serde(default)]
-    issue_ids: Vec<Uuid>,
-}
 
 async fn load(
     conn: &mut sqlx::PgConnection,
@@ -52,7 +39,7 @@ pub async fn create(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<CreateApproval>,
-) -> Result<(StatusCode, Json<Approval>), ApiError> {
+) -> Result<Created<Approval>, ApiError> {
     let payload = b.payload.unwrap_or_else(|| json!({}));
     let mut p = Problems::default();
     p.one_of("type", &b.kind, TYPES);
@@ -80,14 +67,14 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(a)))
+    Ok(Created(a))
 }
 
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-    q: QueryMap,
+    q: QueryMap<ApprovalListQuery>,
 ) -> Result<Json<Vec<Approval>>, ApiError> {
     let status = q.text("status");
     if let Some(st) = status {
@@ -117,20 +104,13 @@ pub async fn issues(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<crate::views::IssueList>, ApiError> {
     let mut conn = s.db.session().await?;
     let a = load(&mut conn, &actor, &id).await?;
     let ids = store::approvals::issue_ids(&mut conn, a.id).await?;
-    let mut issues = store::issues::get_many(&mut conn, &ids).await?;
+    let issues = store::issues::get_many(&mut conn, &ids).await?;
     conn.close().await?;
-    Ok(Json(store::issues::list_items(&mut issues)).into_response())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct DecisionBody {
-    decision_note: Option<String>,
-    payload: Option<Value>,
+    Ok(Json(crate::views::IssueList::new(issues)))
 }
 
 async fn decide(

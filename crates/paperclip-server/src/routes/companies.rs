@@ -1,37 +1,27 @@
 //! `/companies`: create, list, read, patch, archive, dashboard, org tree, activity.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
+use paperclip_api_types::companies::*;
 use paperclip_store::{
     self as store,
     companies::{Company, CompanyPatch, NewCompany},
 };
-use serde::Deserialize;
-use serde_json::Value;
+
+use paperclip_domain::rules::utilization_percent;
 
 use crate::auth::{require_board, Auth};
-use crate::extract::{double, JsonBody, Problems, QueryMap};
+use crate::doc::Created;
+use crate::extract::{JsonBody, Problems, QueryMap};
 use crate::{ApiError, AppState};
 
 const STATUSES: &[&str] = &["active", "paused", "archived"];
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateCompany {
-    name: Option<String>,
-    description: Option<String>,
-    #[serde(default)]
-    budget_monthly_cents: i64,
-    #[serde(default)]
-    require_board_approval_for_new_agents: bool,
-}
 
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
     JsonBody(b): JsonBody<CreateCompany>,
-) -> Result<(StatusCode, Json<Company>), ApiError> {
+) -> Result<Created<Company>, ApiError> {
     require_board(&actor, "create companies")?;
     let mut p = Problems::default();
     let name = p.required("name", b.name.as_deref(), 200);
@@ -51,7 +41,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(c)))
+    Ok(Created(c))
 }
 
 pub async fn list(
@@ -74,17 +64,6 @@ pub async fn get(
     let c = super::company(&mut conn, &actor, &id).await?;
     conn.close().await?;
     Ok(Json(c))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchCompany {
-    name: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    description: Option<Option<String>>,
-    status: Option<String>,
-    budget_monthly_cents: Option<i64>,
-    require_board_approval_for_new_agents: Option<bool>,
 }
 
 pub async fn patch(
@@ -144,31 +123,45 @@ pub async fn dashboard(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Dashboard<store::activity::Activity>>, ApiError> {
     let mut conn = s.db.session().await?;
     let c = super::company(&mut conn, &actor, &id).await?;
     let d = store::companies::dashboard(&mut conn, &c).await?;
     conn.close().await?;
-    Ok(Json(d))
+    Ok(Json(Dashboard {
+        company_id: c.id,
+        agents: d.agents_by_status.into_iter().collect(),
+        tasks: d.issues_by_status.into_iter().collect(),
+        costs: DashboardCosts {
+            month_spend_cents: c.spent_monthly_cents,
+            month_budget_cents: c.budget_monthly_cents,
+            month_utilization_percent: utilization_percent(
+                c.spent_monthly_cents,
+                c.budget_monthly_cents,
+            ),
+        },
+        pending_approvals: d.pending_approvals,
+        recent_activity: d.recent_activity,
+    }))
 }
 
 pub async fn org(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<OrgNode>>, ApiError> {
     let mut conn = s.db.session().await?;
     let c = super::company(&mut conn, &actor, &id).await?;
-    let tree = store::agents::org_tree(&mut conn, c.id).await?;
+    let members = store::agents::org_members(&mut conn, c.id).await?;
     conn.close().await?;
-    Ok(Json(tree))
+    Ok(Json(crate::views::org_forest(members)))
 }
 
 pub async fn activity(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-    q: QueryMap,
+    q: QueryMap<ActivityQuery>,
 ) -> Result<Json<Vec<store::activity::Activity>>, ApiError> {
     let filter = store::activity::Filter {
         agent_id: q.uuid("agentId")?,

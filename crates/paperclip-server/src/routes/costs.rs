@@ -1,47 +1,25 @@
 //! Cost events and month-to-date summaries.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use paperclip_api_types::costs::*;
 use paperclip_store::{
     self as store,
     costs::{CostEvent, NewCost},
 };
-use serde::Deserialize;
-use serde_json::Value;
-use uuid::Uuid;
 
 use crate::auth::Auth;
+use crate::doc::Created;
 use crate::extract::{JsonBody, Problems};
 use crate::{ApiError, AppState};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateCost {
-    agent_id: Uuid,
-    issue_id: Option<Uuid>,
-    project_id: Option<Uuid>,
-    goal_id: Option<Uuid>,
-    billing_code: Option<String>,
-    provider: String,
-    model: String,
-    #[serde(default)]
-    input_tokens: i64,
-    #[serde(default)]
-    cached_input_tokens: i64,
-    #[serde(default)]
-    output_tokens: i64,
-    cost_cents: i64,
-    occurred_at: Option<DateTime<Utc>>,
-}
 
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<CreateCost>,
-) -> Result<(StatusCode, Json<CostEvent>), ApiError> {
+) -> Result<Created<CostEvent>, ApiError> {
     let mut p = Problems::default();
     p.text("provider", &b.provider, 200);
     p.text("model", &b.model, 200);
@@ -93,41 +71,70 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(e)))
+    Ok(Created(e))
 }
 
 pub async fn summary(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CostSummary>, ApiError> {
     let mut conn = s.db.session().await?;
     let c = super::company(&mut conn, &actor, &cid).await?;
-    let v = store::costs::summary(&mut conn, c.id, c.budget_monthly_cents).await?;
+    let t = store::costs::totals(&mut conn, c.id).await?;
     conn.close().await?;
-    Ok(Json(v))
+    let budget = c.budget_monthly_cents;
+    Ok(Json(CostSummary {
+        company_id: c.id,
+        spend_cents: t.spent_cents,
+        budget_cents: budget,
+        utilization_percent: paperclip_domain::rules::utilization_percent(t.spent_cents, budget),
+        input_tokens: t.input_tokens,
+        output_tokens: t.output_tokens,
+        event_count: t.event_count,
+    }))
 }
 
 pub async fn by_agent(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<AgentSpend>>, ApiError> {
     let mut conn = s.db.session().await?;
     let c = super::company(&mut conn, &actor, &cid).await?;
     let v = store::costs::by(&mut conn, c.id, false).await?;
     conn.close().await?;
-    Ok(Json(v))
+    Ok(Json(
+        v.into_iter()
+            .map(|r| AgentSpend {
+                agent_id: r.id,
+                agent_name: r.name,
+                cost_cents: r.cost_cents,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+            })
+            .collect(),
+    ))
 }
 
 pub async fn by_project(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<ProjectSpend>>, ApiError> {
     let mut conn = s.db.session().await?;
     let c = super::company(&mut conn, &actor, &cid).await?;
     let v = store::costs::by(&mut conn, c.id, true).await?;
     conn.close().await?;
-    Ok(Json(v))
+    Ok(Json(
+        v.into_iter()
+            .map(|r| ProjectSpend {
+                project_id: r.id,
+                project_name: r.name,
+                cost_cents: r.cost_cents,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+            })
+            .collect(),
+    ))
 }

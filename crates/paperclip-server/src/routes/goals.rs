@@ -1,35 +1,24 @@
 //! Goals.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
+use paperclip_api_types::goals::*;
 use paperclip_store::{
     self as store,
     goals::{Goal, GoalFields, LEVELS, STATUSES},
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
-use uuid::Uuid;
 
 use crate::auth::{check_company, require_board, Auth};
-use crate::extract::{double, path_id, JsonBody, Problems};
+use crate::doc::Created;
+use crate::extract::{path_id, JsonBody, Problems};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GoalBody {
-    title: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    description: Option<Option<String>>,
-    level: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    parent_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "double")]
-    owner_agent_id: Option<Option<Uuid>>,
-    status: Option<String>,
+/// The rules a GoalBody body must pass before it reaches the store.
+trait Validate {
+    fn validate(self, creating: bool) -> Result<GoalFields, ApiError>;
 }
 
-impl GoalBody {
+impl Validate for GoalBody {
     fn validate(self, creating: bool) -> Result<GoalFields, ApiError> {
         let mut p = Problems::default();
         match &self.title {
@@ -84,13 +73,13 @@ pub async fn create(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<GoalBody>,
-) -> Result<(StatusCode, Json<Goal>), ApiError> {
+) -> Result<Created<Goal>, ApiError> {
     let f = b.validate(true)?;
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
     let g = store::goals::create(&mut tx, &actor, c.id, &f).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(g)))
+    Ok(Created(g))
 }
 
 pub async fn get(
@@ -122,11 +111,11 @@ pub async fn delete(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<paperclip_api_types::common::Ok>, ApiError> {
     require_board(&actor, "delete goals")?;
     let mut tx = s.db.begin().await?;
     let g = load(&mut tx, &actor, &id).await?;
     store::goals::delete(&mut tx, &actor, &g).await?;
     tx.commit().await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(paperclip_api_types::common::Ok::yes()))
 }

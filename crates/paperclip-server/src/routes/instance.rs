@@ -1,12 +1,13 @@
 //! Instance-wide operations.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
 use paperclip_backup as backup;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use paperclip_api_types::instance::{BackupTaken, RetentionView};
 
 use crate::auth::{require_board, Auth};
+use crate::doc::Created;
 use crate::{ApiError, AppState};
 
 /// `POST /api/instance/database-backups`: a backup now, off the request's memory (pg_dump writes
@@ -14,7 +15,7 @@ use crate::{ApiError, AppState};
 pub async fn backup(
     State(s): State<AppState>,
     Auth(actor): Auth,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<BackupTaken>, ApiError> {
     require_board(&actor, "take database backups")?;
     let b = &s.backup;
     let started = chrono::Utc::now();
@@ -27,16 +28,22 @@ pub async fn backup(
         trigger: "manual",
     };
     match backup::create_exclusive(&s.db, &opts).await {
-        Ok(Some(out)) => Ok((
-            StatusCode::CREATED,
-            Json(json!({
-                "backupFile": out.backup_file, "sizeBytes": out.size_bytes, "prunedCount": out.pruned.len(),
-                "trigger": "manual", "backupDir": b.dir, "retention": {
-                    "dailyDays": b.retention.daily_days, "weeklyWeeks": b.retention.weekly_weeks, "monthlyMonths": b.retention.monthly_months },
-                "startedAt": started, "finishedAt": chrono::Utc::now(), "durationMs": out.meta.duration_ms,
-                "secretsKeyFingerprint": out.meta.secrets_key_fingerprint,
-            })),
-        )),
+        Ok(Some(out)) => Ok(Created(BackupTaken {
+            backup_file: out.backup_file,
+            size_bytes: out.size_bytes,
+            pruned_count: out.pruned.len(),
+            trigger: "manual".into(),
+            backup_dir: b.dir.clone(),
+            retention: RetentionView {
+                daily_days: b.retention.daily_days,
+                weekly_weeks: b.retention.weekly_weeks,
+                monthly_months: b.retention.monthly_months,
+            },
+            started_at: started,
+            finished_at: chrono::Utc::now(),
+            duration_ms: out.meta.duration_ms,
+            secrets_key_fingerprint: out.meta.secrets_key_fingerprint,
+        })),
         Ok(None) => Err(ApiError::Conflict {
             message: "A database backup is already running".into(),
             details: json!({}),

@@ -1,27 +1,37 @@
 //! Issues: CRUD, atomic checkout, comments, documents and per-issue activity.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use paperclip_api_types::issues::*;
 use paperclip_store::{
     self as store,
     issues::{IssuePatch, NewIssue, PRIORITIES, STATUSES},
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
+use paperclip_api_types::common::Ok;
+use paperclip_store::comments::Comment;
+use paperclip_store::documents::Document;
+use paperclip_store::goals::Goal;
+use paperclip_store::issues::Issue;
+use paperclip_store::projects::Project;
+
 use crate::auth::{require_board, Auth};
-use crate::extract::{double, path_id, JsonBody, Problems, QueryMap};
+use crate::doc::Created;
+use crate::views::{self, IssueList};
+
+type View = IssueView<Issue>;
+type Detail = IssueDetail<Issue, Project, Goal, Document>;
+use crate::extract::{path_id, JsonBody, Problems, QueryMap};
 use crate::{ApiError, AppState};
 
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-    q: QueryMap,
-) -> Result<Response, ApiError> {
+    q: QueryMap<IssueListQuery>,
+) -> Result<Json<IssueList>, ApiError> {
     let statuses: Vec<String> = q
         .text("status")
         .map(|v| {
@@ -54,29 +64,14 @@ pub async fn list(
     let mut conn = s.db.session().await?;
     let Ok(company_id) = Uuid::parse_str(&cid) else {
         // Upstream answers an unknown company's issue list with an empty list.
-        return Ok(Json(json!([])).into_response());
+        return Ok(Json(IssueList::new(Vec::new())));
     };
-    if !crate::auth::can_see(&actor, company_id) {
-        return Ok(Json(json!([])).into_response());
+    if !actor.can_see(company_id) {
+        return Ok(Json(IssueList::new(Vec::new())));
     }
-    let mut rows = store::issues::list(&mut conn, company_id, &filter).await?;
+    let rows = store::issues::list(&mut conn, company_id, &filter).await?;
     conn.close().await?;
-    Ok(Json(store::issues::list_items(&mut rows)).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateIssue {
-    title: Option<String>,
-    description: Option<String>,
-    status: Option<String>,
-    priority: Option<String>,
-    assignee_agent_id: Option<Uuid>,
-    assignee_user_id: Option<String>,
-    parent_id: Option<Uuid>,
-    project_id: Option<Uuid>,
-    goal_id: Option<Uuid>,
-    billing_code: Option<String>,
+    Ok(Json(IssueList::new(rows)))
 }
 
 pub async fn create(
@@ -84,7 +79,7 @@ pub async fn create(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<CreateIssue>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<View>, ApiError> {
     let status = b.status.unwrap_or_else(|| {
         if b.assignee_agent_id.is_some() || b.assignee_user_id.is_some() {
             "todo".into()
@@ -123,83 +118,59 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(store::issues::single_json(&issue)),
-    ))
+    Ok(Created(views::issue(issue)))
 }
 
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Detail>, ApiError> {
     let mut conn = s.db.session().await?;
     let issue = super::issue(&mut conn, &actor, &id).await?;
     let ancestors = store::issues::ancestors(&mut conn, &issue).await?;
     let project = match issue.project_id {
-        Some(p) => store::projects::get(&mut conn, p).await?.map(|p| json!(p)),
+        Some(p) => store::projects::get(&mut conn, p).await?,
         None => None,
     };
     let goal = match issue.goal_id {
-        Some(g) => store::goals::get(&mut conn, g).await?.map(|g| json!(g)),
+        Some(g) => store::goals::get(&mut conn, g).await?,
         None => None,
     };
     let docs = store::documents::list(&mut conn, issue.id).await?;
     conn.close().await?;
-    let mut v = store::issues::single_json(&issue);
-    let m = v.as_object_mut().expect("object");
-    let summaries: Vec<Value> = docs.iter().map(|d| json!({"key": d.key, "title": d.title, "format": d.format,
-        "latestRevisionId": d.latest_revision_id, "latestRevisionNumber": d.latest_revision_number, "updatedAt": d.updated_at})).collect();
-    let plan = docs.iter().find(|d| d.key == "plan").map(|d| json!(d));
-    for (k, val) in [
-        ("ancestors", json!(ancestors)),
-        ("project", json!(project)),
-        ("goal", json!(goal)),
-        ("planDocument", json!(plan)),
-        ("legacyPlanDocument", Value::Null),
-        ("documentSummaries", json!(summaries)),
-        (
-            "reviewAttention",
-            json!({"state": "none", "paths": [], "reason": null}),
-        ),
-        ("blockerAttention", store::issues::blocker_attention()),
-        ("executionBlocker", Value::Null),
-        ("successfulRunHandoff", Value::Null),
-        ("currentExecutionWorkspace", Value::Null),
-        ("mentionedProjects", json!([])),
-        ("externalChannelBinding", Value::Null),
-        ("linkedCases", json!([])),
-        ("activeRecoveryAction", Value::Null),
-        ("scheduledRetry", Value::Null),
-        ("workProducts", json!([])),
-    ] {
-        m.insert(k.into(), val);
-    }
-    Ok(Json(v))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchIssue {
-    title: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    description: Option<Option<String>>,
-    status: Option<String>,
-    priority: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    assignee_agent_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "double")]
-    assignee_user_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double")]
-    parent_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "double")]
-    project_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "double")]
-    goal_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "double")]
-    billing_code: Option<Option<String>>,
-    comment: Option<String>,
+    let summaries = docs
+        .iter()
+        .map(|d| DocumentSummary {
+            key: d.key.clone(),
+            title: d.title.clone(),
+            format: d.format.clone(),
+            latest_revision_id: d.latest_revision_id,
+            latest_revision_number: d.latest_revision_number,
+            updated_at: d.updated_at,
+        })
+        .collect();
+    let plan = docs.into_iter().find(|d| d.key == "plan");
+    Ok(Json(IssueDetail {
+        view: views::issue(issue),
+        ancestors: ancestors.into_iter().map(views::ancestor).collect(),
+        project,
+        goal,
+        plan_document: plan,
+        legacy_plan_document: None,
+        document_summaries: summaries,
+        review_attention: ReviewAttention::none(),
+        blocker_attention: BlockerAttention::none(),
+        execution_blocker: None,
+        successful_run_handoff: None,
+        current_execution_workspace: None,
+        mentioned_projects: Vec::new(),
+        external_channel_binding: None,
+        linked_cases: Vec::new(),
+        active_recovery_action: None,
+        scheduled_retry: None,
+        work_products: Vec::new(),
+    }))
 }
 
 pub async fn patch(
@@ -207,7 +178,7 @@ pub async fn patch(
     Auth(actor): Auth,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<PatchIssue>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IssueUpdated<Issue, Comment>>, ApiError> {
     let mut p = Problems::default();
     if let Some(t) = &b.title {
         p.text("title", t, 500);
@@ -248,31 +219,12 @@ pub async fn patch(
         None => None,
     };
     tx.commit().await?;
-    let before = store::issues::single_json(&issue);
-    let mut v = store::issues::single_json(&updated);
-    // Upstream reports what changed as {field: {from, to}}.
-    let changes: serde_json::Map<String, Value> = v
-        .as_object()
-        .expect("object")
-        .iter()
-        .filter(|(k, after)| k.as_str() != "updatedAt" && before.get(k.as_str()) != Some(after))
-        .map(|(k, after)| {
-            (
-                k.clone(),
-                json!({"from": before.get(k.as_str()), "to": after}),
-            )
-        })
-        .collect();
-    v["changes"] = Value::Object(changes);
-    v["comment"] = json!(comment);
-    Ok(Json(v))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Checkout {
-    agent_id: Uuid,
-    expected_statuses: Option<Vec<String>>,
+    let view = views::issue(updated);
+    Ok(Json(IssueUpdated {
+        changes: views::changes(&issue, &view.issue),
+        view,
+        comment,
+    }))
 }
 
 pub async fn checkout(
@@ -280,7 +232,7 @@ pub async fn checkout(
     Auth(actor): Auth,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<Checkout>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<View>, ApiError> {
     let expected = b
         .expected_statuses
         .unwrap_or_else(|| vec!["backlog".into(), "todo".into()]);
@@ -300,49 +252,42 @@ pub async fn checkout(
     let issue = super::issue(&mut tx, &actor, &id).await?;
     let issue = store::issues::checkout(&mut tx, &actor, &issue, b.agent_id, &expected).await?;
     tx.commit().await?;
-    Ok(Json(store::issues::single_json(&issue)))
+    Ok(Json(views::issue(issue)))
 }
 
 pub async fn release(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<View>, ApiError> {
     let mut tx = s.db.begin().await?;
     let issue = super::issue(&mut tx, &actor, &id).await?;
     let issue = store::issues::release(&mut tx, &actor, &issue).await?;
     tx.commit().await?;
-    Ok(Json(store::issues::single_json(&issue)))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ForceRelease {
-    #[serde(default)]
-    clear_assignee: bool,
+    Ok(Json(views::issue(issue)))
 }
 
 pub async fn force_release(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-    q: QueryMap,
+    q: QueryMap<ForceReleaseQuery>,
     JsonBody(b): JsonBody<ForceRelease>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<View>, ApiError> {
     require_board(&actor, "force-release issues")?;
     let clear = b.clear_assignee || q.text("clearAssignee") == Some("true");
     let mut tx = s.db.begin().await?;
     let issue = super::issue(&mut tx, &actor, &id).await?;
     let issue = store::issues::force_release(&mut tx, &actor, &issue, clear).await?;
     tx.commit().await?;
-    Ok(Json(store::issues::single_json(&issue)))
+    Ok(Json(views::issue(issue)))
 }
 
 pub async fn list_comments(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-    q: QueryMap,
+    q: QueryMap<CommentListQuery>,
 ) -> Result<Json<Vec<store::comments::Comment>>, ApiError> {
     let order = q.text("order").unwrap_or("asc");
     if order != "asc" && order != "desc" {
@@ -359,17 +304,12 @@ pub async fn list_comments(
     Ok(Json(rows))
 }
 
-#[derive(Deserialize)]
-pub struct CreateComment {
-    body: Option<String>,
-}
-
 pub async fn create_comment(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<CreateComment>,
-) -> Result<(StatusCode, Json<store::comments::Comment>), ApiError> {
+) -> Result<Created<Comment>, ApiError> {
     let mut p = Problems::default();
     let body = p.required("body", b.body.as_deref(), 100_000);
     p.finish()?;
@@ -377,7 +317,7 @@ pub async fn create_comment(
     let issue = super::issue(&mut tx, &actor, &id).await?;
     let c = store::comments::create(&mut tx, &actor, &issue, &body).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(c)))
+    Ok(Created(c))
 }
 
 pub async fn get_comment(
@@ -399,7 +339,7 @@ pub async fn delete_comment(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path((id, cid)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ok>, ApiError> {
     let comment_id = path_id(&cid, "Comment")?;
     let mut tx = s.db.begin().await?;
     let issue = super::issue(&mut tx, &actor, &id).await?;
@@ -408,7 +348,7 @@ pub async fn delete_comment(
         .ok_or_else(|| ApiError::not_found("Comment"))?;
     store::comments::delete(&mut tx, &actor, &issue, &c).await?;
     tx.commit().await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(Ok::yes()))
 }
 
 pub async fn list_documents(
@@ -435,15 +375,6 @@ pub async fn get_document(
         .ok_or_else(|| ApiError::not_found("Document"))?;
     conn.close().await?;
     Ok(Json(d))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutDocument {
-    title: Option<String>,
-    format: Option<String>,
-    body: String,
-    base_revision_id: Option<Uuid>,
 }
 
 fn valid_key(key: &str) -> bool {
@@ -494,7 +425,7 @@ pub async fn delete_document(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path((id, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ok>, ApiError> {
     require_board(&actor, "delete documents")?;
     let mut tx = s.db.begin().await?;
     let issue = super::issue(&mut tx, &actor, &id).await?;
@@ -503,7 +434,7 @@ pub async fn delete_document(
         .ok_or_else(|| ApiError::not_found("Document"))?;
     store::documents::delete(&mut tx, &actor, &issue, &d).await?;
     tx.commit().await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(Ok::yes()))
 }
 
 pub async fn document_revisions(
@@ -525,7 +456,7 @@ pub async fn activity(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-    q: QueryMap,
+    q: QueryMap<IssueActivityQuery>,
 ) -> Result<Json<Vec<store::activity::Activity>>, ApiError> {
     let limit = q.int("limit", 100, 1, 500)?;
     let mut conn = s.db.session().await?;

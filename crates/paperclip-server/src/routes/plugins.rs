@@ -1,37 +1,40 @@
 //! `/api/plugins`: the registry (board only) and the plugins' scoped API routes.
 
+use paperclip_api_types::plugins::*;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use paperclip_store::plugins::{self, Plugin};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{can_see, require_board, Auth};
+use crate::doc::{Created, Forwarded};
 use crate::extract::{JsonBody, Problems, QueryMap};
 use crate::plugin_host::http_status;
 use crate::{ApiError, AppState};
 
-fn view(s: &AppState, p: &Plugin) -> Value {
-    let mut v = json!(p);
+fn view(s: &AppState, p: &Plugin) -> PluginView<Plugin> {
+    let slot = s.plugins.slot(p.id);
+    let mut plugin = p.clone();
     // A ready plugin whose worker crashed shows as `error` until the restart succeeds (the stored
     // status stays `ready`, which is what tells every replica to keep restarting it).
-    if p.status == "ready" && p.last_error.is_some() {
-        v["status"] = json!("error");
+    if plugin.status == "ready" && plugin.last_error.is_some() {
+        plugin.status = "error".into();
     }
-    let slot = s.plugins.slot(p.id);
-    v["workerRunning"] = json!(slot
-        .as_ref()
-        .is_some_and(|s| s.running.load(std::sync::atomic::Ordering::SeqCst)));
-    v["restarts"] = json!(slot
-        .map(|s| s.restarts.load(std::sync::atomic::Ordering::SeqCst))
-        .unwrap_or(0));
-    v
+    PluginView {
+        plugin,
+        worker_running: slot
+            .as_ref()
+            .is_some_and(|s| s.running.load(std::sync::atomic::Ordering::SeqCst)),
+        restarts: slot
+            .map(|s| s.restarts.load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(0),
+    }
 }
 
 async fn load(s: &AppState, id: &str) -> Result<Plugin, ApiError> {
@@ -46,7 +49,7 @@ async fn load(s: &AppState, id: &str) -> Result<Plugin, ApiError> {
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<PluginView<Plugin>>>, ApiError> {
     require_board(&actor, "manage plugins")?;
     let mut conn = s.db.session().await?;
     let all = plugins::list(&mut conn).await?;
@@ -58,17 +61,10 @@ pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginView<Plugin>>, ApiError> {
     require_board(&actor, "manage plugins")?;
     let p = load(&s, &id).await?;
     Ok(Json(view(&s, &p)))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Install {
-    path: Option<String>,
-    package_name: Option<String>,
 }
 
 /// Runs a registry operation on a direct connection (plugin DDL needs one).
@@ -92,7 +88,7 @@ pub async fn install(
     State(s): State<AppState>,
     Auth(actor): Auth,
     JsonBody(b): JsonBody<Install>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<PluginView<Plugin>>, ApiError> {
     require_board(&actor, "install plugins")?;
     let mut p = Problems::default();
     let path = p.required(
@@ -111,14 +107,14 @@ pub async fn install(
     })
     .await?;
     s.plugins.reconcile().await;
-    Ok((StatusCode::CREATED, Json(view(&s, &plugin))))
+    Ok(Created(view(&s, &plugin)))
 }
 
 pub async fn enable(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginView<Plugin>>, ApiError> {
     require_board(&actor, "enable plugins")?;
     let plugin = load(&s, &id).await?;
     let plugin = with_admin(&s, move |mut admin, url, secrets| async move {
@@ -137,7 +133,7 @@ pub async fn disable(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginView<Plugin>>, ApiError> {
     require_board(&actor, "disable plugins")?;
     let plugin = load(&s, &id).await?;
     let mut conn = s.db.session().await?;
@@ -151,7 +147,7 @@ pub async fn uninstall(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginView<Plugin>>, ApiError> {
     require_board(&actor, "uninstall plugins")?;
     let plugin = load(&s, &id).await?;
     s.plugins.stop(plugin.id).await;
@@ -215,9 +211,9 @@ pub async fn scoped(
     Path((id, path)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
-    q: QueryMap,
+    q: QueryMap<PluginRouteQuery>,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Forwarded, ApiError> {
     let plugin = load(&s, &id).await?;
     if plugin.status != "ready" {
         return Err(ApiError::Failed503(format!(
@@ -386,7 +382,9 @@ pub async fn scoped(
         Ok(r) => r,
         Err(e) => {
             let status = StatusCode::from_u16(http_status(&e)).unwrap_or(StatusCode::BAD_GATEWAY);
-            return Ok((status, Json(json!({"error": e.message}))).into_response());
+            return Ok(Forwarded(
+                (status, Json(json!({"error": e.message}))).into_response(),
+            ));
         }
     };
     let status = reply
@@ -415,5 +413,5 @@ pub async fn scoped(
             }
         }
     }
-    Ok(response)
+    Ok(Forwarded(response))
 }

@@ -1,37 +1,24 @@
 //! Projects.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
-use chrono::NaiveDate;
+use paperclip_api_types::projects::*;
 use paperclip_store::{
     self as store,
     projects::{Project, ProjectFields, STATUSES},
 };
-use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::auth::{check_company, Auth};
-use crate::extract::{double, path_id, JsonBody, Problems};
+use crate::doc::Created;
+use crate::extract::{path_id, JsonBody, Problems};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProjectBody {
-    name: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double")]
-    goal_id: Option<Option<Uuid>>,
-    status: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    lead_agent_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "double")]
-    target_date: Option<Option<NaiveDate>>,
-    env: Option<serde_json::Value>,
+/// The rules a ProjectBody body must pass before it reaches the store.
+trait Validate {
+    fn validate(self, creating: bool) -> Result<ProjectFields, ApiError>;
 }
 
-impl ProjectBody {
+impl Validate for ProjectBody {
     fn validate(self, creating: bool) -> Result<ProjectFields, ApiError> {
         let mut p = Problems::default();
         match &self.name {
@@ -84,7 +71,7 @@ pub async fn create(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<ProjectBody>,
-) -> Result<(StatusCode, Json<Project>), ApiError> {
+) -> Result<Created<Project>, ApiError> {
     let mut f = b.validate(true)?;
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
@@ -93,7 +80,7 @@ pub async fn create(
     }
     let p = store::projects::create(&mut tx, &actor, c.id, &f).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(p)))
+    Ok(Created(p))
 }
 
 pub async fn get(

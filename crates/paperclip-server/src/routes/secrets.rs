@@ -2,38 +2,67 @@
 //! never comes back out of any route.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
+use paperclip_api_types::secrets::*;
 use paperclip_store::{
     self as store,
     secrets::{normalize_key, NewSecret, Secret},
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
-use zeroize::Zeroizing;
+use serde_json::json;
 
 use crate::auth::{check_company, require_board, Auth};
-use crate::extract::{double, path_id, JsonBody, Problems};
+use crate::doc::Created;
+use crate::extract::{path_id, JsonBody, Problems};
 use crate::{ApiError, AppState};
 
 pub async fn providers(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<SecretProvider>>, ApiError> {
     let mut conn = s.db.session().await?;
     super::company(&mut conn, &actor, &cid).await?;
     conn.close().await?;
-    Ok(Json(json!([
-        {"id": "local_encrypted", "label": "Local encrypted (default)", "requiresExternalRef": false,
-         "supportsManagedValues": true, "supportsExternalReferences": false, "configured": true},
-        {"id": "aws_secrets_manager", "label": "AWS Secrets Manager", "requiresExternalRef": false,
-         "supportsManagedValues": true, "supportsExternalReferences": true, "supportsExternalValueWrites": true, "configured": false},
-        {"id": "gcp_secret_manager", "label": "GCP Secret Manager", "requiresExternalRef": true,
-         "supportsManagedValues": false, "supportsExternalReferences": true, "configured": false},
-        {"id": "vault", "label": "HashiCorp Vault", "requiresExternalRef": true,
-         "supportsManagedValues": false, "supportsExternalReferences": true, "configured": false},
-    ])))
+    let provider =
+        |id, label, external_ref, managed, references, writes, configured| SecretProvider {
+            id,
+            label,
+            requires_external_ref: external_ref,
+            supports_managed_values: managed,
+            supports_external_references: references,
+            supports_external_value_writes: writes,
+            configured,
+        };
+    Ok(Json(vec![
+        provider(
+            "local_encrypted",
+            "Local encrypted (default)",
+            false,
+            true,
+            false,
+            None,
+            true,
+        ),
+        provider(
+            "aws_secrets_manager",
+            "AWS Secrets Manager",
+            false,
+            true,
+            true,
+            Some(true),
+            false,
+        ),
+        provider(
+            "gcp_secret_manager",
+            "GCP Secret Manager",
+            true,
+            false,
+            true,
+            None,
+            false,
+        ),
+        provider("vault", "HashiCorp Vault", true, false, true, None, false),
+    ]))
 }
 
 pub async fn list(
@@ -46,19 +75,6 @@ pub async fn list(
     let v = store::secrets::list(&mut conn, c.id).await?;
     conn.close().await?;
     Ok(Json(v))
-}
-
-/// Secret values are held in zeroizing buffers from the moment they are parsed.
-#[derive(Deserialize)]
-pub struct SecretValue(Zeroizing<String>);
-
-#[derive(Deserialize)]
-pub struct CreateSecret {
-    name: Option<String>,
-    key: Option<String>,
-    value: Option<SecretValue>,
-    description: Option<String>,
-    provider: Option<String>,
 }
 
 fn check_provider(p: &mut Problems, provider: Option<&str>) -> Result<(), ApiError> {
@@ -97,7 +113,7 @@ pub async fn create(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     JsonBody(b): JsonBody<CreateSecret>,
-) -> Result<(StatusCode, Json<Secret>), ApiError> {
+) -> Result<Created<Secret>, ApiError> {
     require_board(&actor, "create secrets")?;
     let mut p = Problems::default();
     let name = p.required("name", b.name.as_deref(), 200);
@@ -124,7 +140,7 @@ pub async fn create(
     };
     let secret = store::secrets::create(&mut tx, &actor, &s.secrets.key, c.id, new).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(secret)))
+    Ok(Created(secret))
 }
 
 async fn load(
@@ -137,14 +153,6 @@ async fn load(
         .ok_or_else(|| ApiError::not_found("Secret"))?;
     check_company(actor, secret.company_id, "Secret")?;
     Ok(secret)
-}
-
-#[derive(Deserialize)]
-pub struct PatchSecret {
-    name: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    description: Option<Option<String>>,
-    value: Option<SecretValue>,
 }
 
 pub async fn patch(
@@ -179,11 +187,6 @@ pub async fn patch(
     Ok(Json(secret))
 }
 
-#[derive(Deserialize)]
-pub struct RotateSecret {
-    value: Option<SecretValue>,
-}
-
 pub async fn rotate(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -206,11 +209,11 @@ pub async fn delete(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<paperclip_api_types::common::Ok>, ApiError> {
     require_board(&actor, "delete secrets")?;
     let mut tx = s.db.begin().await?;
     let secret = load(&mut tx, &actor, &id).await?;
     store::secrets::delete(&mut tx, &actor, &secret).await?;
     tx.commit().await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(paperclip_api_types::common::Ok::yes()))
 }

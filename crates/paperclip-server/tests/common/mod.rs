@@ -183,3 +183,24 @@ pub fn test_key() -> paperclip_secrets::MasterKey {
 pub fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
+
+/// Runs the validator script on the document (and samples), failing with its output.
+pub fn validate_openapi(doc: &std::path::Path, samples: Option<&std::path::Path>) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/validate_openapi.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script).arg(doc);
+    if let Some(s) = samples {
+        cmd.arg(s);
+    }
+    let out = cmd.output().expect("python3 runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the OpenAPI check failed (install its tools with `.ci/run` or `pip install openapi-spec-validator`):\n{text}"
+    );
+    eprintln!("{text}");
+}

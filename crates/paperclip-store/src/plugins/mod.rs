@@ -38,7 +38,7 @@ pub use runtime::{
 };
 
 /// A plugin row.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Plugin {
     pub id: Uuid,
@@ -54,7 +54,7 @@ pub struct Plugin {
 }
 
 /// A plugin's namespace row.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Namespace {
     pub plugin_id: Uuid,
@@ -384,7 +384,7 @@ async fn ensure_namespace(
 }
 
 /// What a migration run did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Applied {
     pub applied: Vec<String>,
     pub skipped: Vec<String>,

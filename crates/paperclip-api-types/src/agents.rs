@@ -1,0 +1,92 @@
+//! Request bodies of the agents routes.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAgent {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub title: Option<String>,
+    pub icon: Option<String>,
+    pub reports_to: Option<Uuid>,
+    pub capabilities: Option<String>,
+    pub adapter_type: Option<String>,
+    pub adapter_config: Option<Value>,
+    pub runtime_config: Option<Value>,
+    #[serde(default)]
+    pub budget_monthly_cents: i64,
+    pub permissions: Option<Value>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchAgent {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub icon: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub reports_to: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub capabilities: Option<Option<String>>,
+    pub adapter_type: Option<String>,
+    pub adapter_config: Option<Value>,
+    pub runtime_config: Option<Value>,
+    pub budget_monthly_cents: Option<i64>,
+    pub permissions: Option<Value>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub metadata: Option<Option<Value>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+pub struct Reason {
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+pub struct CreateKey {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Wake {
+    pub source: Option<String>,
+    pub trigger_detail: Option<String>,
+    pub reason: Option<String>,
+    pub payload: Option<Value>,
+    pub idempotency_key: Option<String>,
+}
+
+/// `POST /companies/{companyId}/agent-hires`: the hired agent (pending when the company requires
+/// approval) and the `hire_agent` approval, if one was opened.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Hired<A, P> {
+    pub agent: A,
+    pub approval: Option<P>,
+}
+
+/// `POST /agents/{agentId}/keys`: the key's metadata and, this once, its plaintext.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedKey<K> {
+    #[serde(flatten)]
+    pub meta: K,
+    /// The token (`pcp_…`); never stored, never shown again.
+    pub key: String,
+}
+
+/// `POST /agents/{agentId}/wakeup`: the queued request; `deduplicated` when an earlier request
+/// with the same idempotency key answered (200 instead of 202).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WakeupQueued<W> {
+    #[serde(flatten)]
+    pub wakeup: W,
+    pub deduplicated: bool,
+}

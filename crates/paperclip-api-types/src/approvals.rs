@@ -1,0 +1,31 @@
+//! Request bodies of the approvals routes.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateApproval {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub requested_by_agent_id: Option<Uuid>,
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub issue_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionBody {
+    pub decision_note: Option<String>,
+    pub payload: Option<Value>,
+}
+
+/// Query of `GET /companies/{companyId}/approvals`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ApprovalListQuery {
+    /// Only approvals in this status.
+    pub status: Option<String>,
+}

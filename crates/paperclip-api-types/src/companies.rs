@@ -1,0 +1,77 @@
+//! Request bodies of the companies routes.
+
+use schemars::JsonSchema;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCompany {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub budget_monthly_cents: i64,
+    #[serde(default)]
+    pub require_board_approval_for_new_agents: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchCompany {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub description: Option<Option<String>>,
+    pub status: Option<String>,
+    pub budget_monthly_cents: Option<i64>,
+    pub require_board_approval_for_new_agents: Option<bool>,
+}
+
+/// Query of `GET /companies/{companyId}/activity`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityQuery {
+    pub agent_id: Option<Uuid>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub action: Option<String>,
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+    #[schemars(range(min = 0))]
+    pub offset: Option<i64>,
+}
+
+/// Month-to-date spend against the company budget.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardCosts {
+    pub month_spend_cents: i64,
+    pub month_budget_cents: i64,
+    pub month_utilization_percent: f64,
+}
+
+/// `GET /companies/{companyId}/dashboard`; `A` is an activity entry.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Dashboard<A> {
+    pub company_id: Uuid,
+    /// Agents by status.
+    pub agents: BTreeMap<String, i64>,
+    /// Issues by status.
+    pub tasks: BTreeMap<String, i64>,
+    pub costs: DashboardCosts,
+    pub pending_approvals: i64,
+    pub recent_activity: Vec<A>,
+}
+
+/// One agent in `GET /companies/{companyId}/org`, with its reports.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OrgNode {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub title: Option<String>,
+    pub status: String,
+    pub reports: Vec<OrgNode>,
+}

@@ -1,0 +1,310 @@
+//! Request bodies of the issues routes.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateIssue {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub assignee_agent_id: Option<Uuid>,
+    pub assignee_user_id: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    pub goal_id: Option<Uuid>,
+    pub billing_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchIssue {
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub description: Option<Option<String>>,
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub assignee_agent_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub assignee_user_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub parent_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub project_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub goal_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::double")]
+    pub billing_code: Option<Option<String>>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkout {
+    pub agent_id: Uuid,
+    pub expected_statuses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ForceRelease {
+    #[serde(default)]
+    pub clear_assignee: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateComment {
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PutDocument {
+    pub title: Option<String>,
+    pub format: Option<String>,
+    pub body: String,
+    pub base_revision_id: Option<Uuid>,
+}
+
+/// Query of `GET /companies/{companyId}/issues`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueListQuery {
+    /// Comma-separated statuses (`todo,in_progress`).
+    pub status: Option<String>,
+    /// An agent's id, or `me` for the calling agent's own inbox.
+    pub assignee_agent_id: Option<String>,
+    pub assignee_user_id: Option<String>,
+    pub project_id: Option<Uuid>,
+    pub parent_id: Option<Uuid>,
+    /// Text search in identifier, title and description.
+    pub q: Option<String>,
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<i64>,
+    #[schemars(range(min = 0))]
+    pub offset: Option<i64>,
+}
+
+/// Query of `POST /issues/{issueId}/admin/force-release`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ForceReleaseQuery {
+    /// `true` also clears the assignee (as the body's `clearAssignee`).
+    pub clear_assignee: Option<bool>,
+}
+
+/// Query of `GET /issues/{issueId}/comments`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentListQuery {
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+    /// Only comments after this comment.
+    pub after: Option<Uuid>,
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+}
+
+/// Query of `GET /issues/{issueId}/activity`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueActivityQuery {
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+}
+
+/// A related issue as reads show it (ancestors, blockers).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct IssueRef {
+    pub id: Uuid,
+    pub identifier: String,
+    pub title: String,
+    pub status: String,
+}
+
+/// Links to other work (Paperclip fills these when relations land).
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct RelatedWork {
+    pub outbound: Vec<IssueRef>,
+    pub inbound: Vec<IssueRef>,
+}
+
+/// Whether the issue waits on a review.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReviewAttention {
+    pub state: String,
+    pub paths: Vec<String>,
+    pub reason: Option<String>,
+}
+
+impl ReviewAttention {
+    /// Nothing to review.
+    pub fn none() -> Self {
+        Self {
+            state: "none".into(),
+            paths: Vec::new(),
+            reason: None,
+        }
+    }
+}
+
+/// Whether blockers need someone's attention.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockerAttention {
+    pub state: String,
+    pub reason: Option<String>,
+    pub unresolved_blocker_count: u32,
+    pub covered_blocker_count: u32,
+    pub stalled_blocker_count: u32,
+    pub attention_blocker_count: u32,
+    pub pending_finalize_blocker_issue_ids: Vec<Uuid>,
+    pub sample_blocker_identifier: Option<String>,
+    pub sample_stalled_blocker_identifier: Option<String>,
+    pub blocking_tree_live: bool,
+    pub direct_blocker_issue_id: Option<Uuid>,
+    pub terminal_blocker_issue_id: Option<Uuid>,
+    pub terminal_blocker: Option<IssueRef>,
+}
+
+impl BlockerAttention {
+    /// No blockers.
+    pub fn none() -> Self {
+        Self {
+            state: "none".into(),
+            reason: None,
+            unresolved_blocker_count: 0,
+            covered_blocker_count: 0,
+            stalled_blocker_count: 0,
+            attention_blocker_count: 0,
+            pending_finalize_blocker_issue_ids: Vec::new(),
+            sample_blocker_identifier: None,
+            sample_stalled_blocker_identifier: None,
+            blocking_tree_live: false,
+            direct_blocker_issue_id: None,
+            terminal_blocker_issue_id: None,
+            terminal_blocker: None,
+        }
+    }
+}
+
+/// An issue (`I`, the stored entity) as every single-issue answer shows it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueView<I> {
+    #[serde(flatten)]
+    pub issue: I,
+    pub blocked_by: Vec<IssueRef>,
+    pub blocks: Vec<IssueRef>,
+    pub related_work: RelatedWork,
+    pub referenced_issue_identifiers: Vec<String>,
+}
+
+impl<I> IssueView<I> {
+    /// The view of `issue` (no relations yet).
+    pub fn of(issue: I) -> Self {
+        Self {
+            issue,
+            blocked_by: Vec::new(),
+            blocks: Vec::new(),
+            related_work: RelatedWork::default(),
+            referenced_issue_identifiers: Vec::new(),
+        }
+    }
+}
+
+/// A document as the issue detail lists it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentSummary {
+    pub key: String,
+    pub title: Option<String>,
+    pub format: String,
+    pub latest_revision_id: Option<Uuid>,
+    pub latest_revision_number: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `GET /issues/{issueId}`: the issue with its context. Fields upstream fills from subsystems
+/// Paperclip does not run yet are `null` or empty, so upstream's clients parse it unchanged.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueDetail<I, P, G, D> {
+    #[serde(flatten)]
+    pub view: IssueView<I>,
+    pub ancestors: Vec<IssueRef>,
+    pub project: Option<P>,
+    pub goal: Option<G>,
+    pub plan_document: Option<D>,
+    pub legacy_plan_document: Option<()>,
+    pub document_summaries: Vec<DocumentSummary>,
+    pub review_attention: ReviewAttention,
+    pub blocker_attention: BlockerAttention,
+    pub execution_blocker: Option<()>,
+    pub successful_run_handoff: Option<()>,
+    pub current_execution_workspace: Option<()>,
+    pub mentioned_projects: Vec<()>,
+    pub external_channel_binding: Option<()>,
+    pub linked_cases: Vec<()>,
+    pub active_recovery_action: Option<()>,
+    pub scheduled_retry: Option<()>,
+    pub work_products: Vec<()>,
+}
+
+/// One field's change in an issue update.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Change {
+    pub from: Option<serde_json::Value>,
+    pub to: serde_json::Value,
+}
+
+/// `PATCH /issues/{issueId}`: the updated issue, what changed, and the comment if one was added.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct IssueUpdated<I, C> {
+    #[serde(flatten)]
+    pub view: IssueView<I>,
+    pub changes: std::collections::BTreeMap<String, Change>,
+    pub comment: Option<C>,
+}
+
+/// A list item: the issue (description cut to a preview) plus upstream's list-only fields.
+/// The two attention objects are constant today, so they are rendered once and copied.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueListItem<'a, I> {
+    #[serde(flatten)]
+    pub issue: &'a I,
+    pub description_truncated: bool,
+    pub active_run: Option<()>,
+    pub last_activity_at: DateTime<Utc>,
+    #[schemars(with = "ReviewAttention")]
+    pub review_attention: &'static serde_json::value::RawValue,
+    #[schemars(with = "BlockerAttention")]
+    pub blocker_attention: &'static serde_json::value::RawValue,
+    pub successful_run_handoff: Option<()>,
+    pub active_recovery_action: Option<()>,
+}
+
+/// The constant attention objects of list items, rendered once from their types.
+pub fn list_attention() -> (
+    &'static serde_json::value::RawValue,
+    &'static serde_json::value::RawValue,
+) {
+    static RAW: std::sync::OnceLock<(
+        Box<serde_json::value::RawValue>,
+        Box<serde_json::value::RawValue>,
+    )> = std::sync::OnceLock::new();
+    let (review, blocker) = RAW.get_or_init(|| {
+        let render = |v: String| serde_json::value::RawValue::from_string(v).expect("valid JSON");
+        (
+            render(serde_json::to_string(&ReviewAttention::none()).expect("serializable")),
+            render(serde_json::to_string(&BlockerAttention::none()).expect("serializable")),
+        )
+    });
+    (review, blocker)
+}
