@@ -2,13 +2,12 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use paperclip_config::{MigrationPolicy, Settings};
 use paperclip_postgres::{Db, Ownership};
-use paperclip_server::{AppState, ServerInfo};
+use paperclip_server::{App, AppConfig};
 use paperclip_store::migrate::{self, Approval};
 use tokio::net::TcpListener;
 
@@ -100,48 +99,20 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         key
     };
 
-    let secrets = Arc::new(paperclip_server::SecretsState {
-        key,
-        strict: settings.secrets.strict_mode,
-    });
-    let sandbox =
-        paperclip_server::plugin_host::WorkerSandbox::new(settings.paths.plugin_data_dir())
-            .context("cannot prepare the plugin sandbox")?;
-    if !sandbox.landlock().enforced() {
-        tracing::warn!("this kernel has no Landlock: plugin workers are not confined to their own files (docs/PLUGINS.md)");
-    }
-    let plugins = paperclip_server::plugin_host::PluginHost::new(
+    let mut config = AppConfig::from_settings(
+        &settings,
         db.clone(),
         target.migration_url.clone(),
-        secrets.clone(),
-        sandbox,
-    );
-    let tasks = paperclip_server::tasks::Supervisor::new();
-    let state = AppState {
-        tasks: tasks.clone(),
-        plugins: plugins.clone(),
-        db: db.clone(),
-        info: Arc::new(ServerInfo {
-            deployment_mode: settings.server.deployment_mode,
-            allowed_hostnames: settings.server.allowed_hostnames.clone(),
-            database_mode,
-            started_at,
-        }),
-        backup: Arc::new(paperclip_server::BackupState {
-            enabled: settings.backup.enabled,
-            interval_minutes: settings.backup.interval_minutes,
-            dir: settings.backup.dir.clone(),
-            url: target.migration_url.clone(),
-            retention: paperclip_backup::retention::Retention::with_days(
-                settings.backup.retention_days,
-            ),
-            bin_dir: settings.embedded().and_then(|e| e.bin_dir.clone()),
-        }),
-        secrets,
-    };
-    // Workers of ready plugins; every replica reconciles against the database.
-    plugins.spawn_reconciler();
-    paperclip_server::background::start(&state);
+        database_mode,
+        key,
+    )
+    .context("cannot prepare the plugin sandbox")?;
+    config.started_at = started_at;
+    if !config.sandbox.landlock().enforced() {
+        tracing::warn!("this kernel has no Landlock: plugin workers are not confined to their own files (docs/PLUGINS.md)");
+    }
+    let app = App::new(config);
+    app.start_background();
     let addr = listener.local_addr()?;
     ui::info(&format!("Paperclip listening on http://{addr}"));
 
@@ -151,7 +122,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         stop_signal.await;
         let _ = stop_tx.send(true);
     });
-    let server = paperclip_server::serve(listener, state, async move {
+    let server = app.serve(listener, async move {
         let _ = stop_rx.changed().await;
     });
     tokio::select! {
@@ -161,9 +132,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             tokio::time::sleep(DRAIN_TIMEOUT).await;
         } => tracing::warn!("requests still running after {}s; stopping anyway", DRAIN_TIMEOUT.as_secs()),
     }
-    tasks.shutdown();
-    plugins.stop_all().await;
-    db.close().await;
+    app.shutdown().await;
     if let Some(pg) = supervised {
         pg.shutdown().await?;
     }

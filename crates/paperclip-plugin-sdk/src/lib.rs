@@ -22,9 +22,6 @@
 //! }
 //! ```
 
-#[cfg(feature = "testing")]
-pub mod testing;
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,6 +6,7 @@
 //! future resolves, draining in-flight requests.
 
 mod api;
+pub mod app;
 pub mod auth;
 pub mod background;
 pub mod doc;
@@ -27,6 +28,7 @@ use axum::Router;
 use paperclip_postgres::Db;
 use tokio::net::TcpListener;
 
+pub use app::{App, AppConfig};
 pub use error::ApiError;
 
 /// Facts about this server shown by `/api/health`.
@@ -251,46 +253,13 @@ mod tests {
         let key =
             paperclip_secrets::MasterKey::from_bytes([9; 32], paperclip_secrets::KeySource::Env);
         // Nothing listens on port 1: the pool never connects, which is what these tests need.
+        let url = "postgres://u:p@127.0.0.1:1/x";
         let pool = sqlx::postgres::PgPoolOptions::new()
             .acquire_timeout(std::time::Duration::from_millis(200))
-            .connect_lazy("postgres://u:p@127.0.0.1:1/x")
+            .connect_lazy(url)
             .unwrap();
-        AppState {
-            tasks: tasks::Supervisor::new(),
-            db: Db::from_pool(pool.clone(), true),
-            info: Arc::new(ServerInfo {
-                deployment_mode: paperclip_domain::DeploymentMode::LocalTrusted,
-                allowed_hostnames: vec![],
-                database_mode: "postgres",
-                started_at: chrono::Utc::now(),
-            }),
-            secrets: Arc::new(SecretsState { key, strict: false }),
-            plugins: plugin_host::PluginHost::new(
-                Db::from_pool(pool.clone(), true),
-                "postgres://u:p@127.0.0.1:1/x".into(),
-                Arc::new(SecretsState {
-                    key: paperclip_secrets::MasterKey::from_bytes(
-                        [9; 32],
-                        paperclip_secrets::KeySource::Env,
-                    ),
-                    strict: false,
-                }),
-                plugin_host::WorkerSandbox {
-                    data_root: std::env::temp_dir().join("paperclip-no-plugins"),
-                    account: None,
-                    limits: Default::default(),
-                    require_landlock: false,
-                },
-            ),
-            backup: Arc::new(BackupState {
-                enabled: false,
-                interval_minutes: 60,
-                dir: std::env::temp_dir().join("paperclip-no-backups"),
-                url: "postgres://u:p@127.0.0.1:1/x".into(),
-                retention: paperclip_backup::retention::Retention::with_days(7),
-                bin_dir: None,
-            }),
-        }
+        let instance = std::env::temp_dir().join("paperclip-no-instance");
+        App::new(AppConfig::local(Db::from_pool(pool, true), url, key, &instance).unwrap()).state
     }
 
     async fn call(uri: &str) -> (StatusCode, serde_json::Value) {

@@ -62,6 +62,45 @@ impl Supervisor {
         self.handles.lock().expect("task handles").push(handle);
     }
 
+    /// Runs a long-lived service (a loop that waits on notifications, like the plugin
+    /// reconciler). A service that returns or panics is recorded as an error and restarted after
+    /// a second; `runs` counts its starts.
+    pub fn service<F, Fut>(&self, name: &'static str, make: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.status
+            .lock()
+            .expect("task status")
+            .insert(name, TaskStatus::default());
+        let status = self.status.clone();
+        let handle = tokio::spawn(async move {
+            loop {
+                set(&status, name, |s| {
+                    s.running = true;
+                    s.runs += 1;
+                    s.last_run_at = Some(chrono::Utc::now());
+                });
+                // Aborting the supervisor's task drops this guard, which aborts the service.
+                let mut service = AbortOnDrop(tokio::spawn(make()));
+                let outcome = match service.await_inner().await {
+                    Ok(()) => "stopped unexpectedly; restarting".to_string(),
+                    Err(e) if e.is_panic() => format!("panicked ({}); restarting", panic_text(e)),
+                    Err(e) => format!("{e}; restarting"),
+                };
+                tracing::error!(task = name, "background service {outcome}");
+                set(&status, name, |s| {
+                    s.running = false;
+                    s.last_error = Some(outcome.clone());
+                    s.last_error_at = Some(chrono::Utc::now());
+                });
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        self.handles.lock().expect("task handles").push(handle);
+    }
+
     /// Every task's status, by name.
     pub fn report(&self) -> BTreeMap<String, TaskStatus> {
         let status = self.status.lock().expect("task status");
@@ -88,6 +127,30 @@ fn set(
     if let Some(s) = status.lock().expect("task status").get_mut(name) {
         f(s);
     }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    async fn await_inner(&mut self) -> Result<(), tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 #[cfg(test)]
@@ -128,5 +191,40 @@ mod tests {
         assert!(s.last_error.is_none() && s.last_error_at.is_some(), "{s:?}");
         assert_eq!(counters.2.load(SeqCst), 1, "never two rounds at once");
         sup.shutdown();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_service_that_panics_is_restarted_and_shutdown_stops_it() {
+        use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+        let sup = Supervisor::new();
+        let starts = Arc::new(AtomicU32::new(0));
+        let alive = Arc::new(AtomicU32::new(0));
+        let (s2, a2) = (starts.clone(), alive.clone());
+        sup.service("svc", move || {
+            let (starts, alive) = (s2.clone(), a2.clone());
+            async move {
+                if starts.fetch_add(1, SeqCst) == 0 {
+                    panic!("boom");
+                }
+                loop {
+                    alive.fetch_add(1, SeqCst);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let s = sup.report()["svc"].clone();
+        assert_eq!(starts.load(SeqCst), 2, "restarted once after the panic");
+        assert!(s.running && s.runs == 2, "{s:?}");
+        assert!(s.last_error.as_deref().unwrap().contains("boom"), "{s:?}");
+        sup.shutdown();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = alive.load(SeqCst);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            alive.load(SeqCst),
+            before,
+            "the service stopped with the supervisor"
+        );
     }
 }

@@ -151,12 +151,13 @@ impl PluginHost {
         }
     }
 
-    /// Keeps reconciling until the process ends: at once when any server changes a plugin
-    /// (`LISTEN` on [`plugins::CHANGED_CHANNEL`], over the direct URL since a transaction
-    /// pooler cannot carry `LISTEN`), and every 3 s in any case.
-    pub fn spawn_reconciler(self: &Arc<Self>) {
-        let host = self.clone();
-        tokio::spawn(async move {
+    /// The reconciler: starts and stops this process's workers to match the registry, at once
+    /// when any server changes a plugin (`LISTEN` on [`plugins::CHANGED_CHANNEL`], over the
+    /// direct URL since a transaction pooler cannot carry `LISTEN`) and every 3 s in any case.
+    /// Runs until dropped; [`crate::App`] runs it under the task supervisor.
+    pub async fn reconcile_forever(self: Arc<Self>) {
+        let host = self;
+        {
             let mut listener = match sqlx::postgres::PgListener::connect(&host.migration_url).await
             {
                 Ok(mut l) => match l.listen(plugins::CHANGED_CHANNEL).await {
@@ -185,7 +186,7 @@ impl PluginHost {
                     None => tokio::time::sleep(Duration::from_secs(3)).await,
                 }
             }
-        });
+        }
     }
 
     async fn start(self: &Arc<Self>, plugin: Plugin) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use paperclip_config::PoolSettings;
 use paperclip_postgres::Db;
-use paperclip_server::{AppState, ServerInfo};
+use paperclip_server::{App, AppConfig};
 use paperclip_store::migrate::{self, Approval};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -44,48 +44,19 @@ impl TestApp {
         )
         .await
         .unwrap();
-        let secrets = Arc::new(paperclip_server::SecretsState {
-            key: test_key(),
-            strict,
-        });
         let instance = std::env::temp_dir().join(format!("paperclip-test-instance-{}", db.name));
-        let plugins = paperclip_server::plugin_host::PluginHost::new(
-            pool.clone(),
-            db.url.clone(),
-            secrets.clone(),
-            paperclip_server::plugin_host::WorkerSandbox::new(
-                instance.join("data").join("plugins"),
-            )
-            .expect("plugin sandbox"),
-        );
-        plugins.spawn_reconciler();
-        let state = AppState {
-            tasks: paperclip_server::tasks::Supervisor::new(),
-            plugins: plugins.clone(),
-            db: pool.clone(),
-            info: Arc::new(ServerInfo {
-                deployment_mode: paperclip_domain::DeploymentMode::LocalTrusted,
-                allowed_hostnames: vec![],
-                database_mode: "postgres",
-                started_at: chrono::Utc::now(),
-            }),
-            backup: Arc::new(paperclip_server::BackupState {
-                enabled: true,
-                interval_minutes: 60,
-                dir: std::env::temp_dir().join(format!("paperclip-test-backups-{}", db.name)),
-                url: db.url.clone(),
-                retention: paperclip_backup::retention::Retention::with_days(7),
-                bin_dir: None,
-            }),
-            secrets,
-        };
+        let mut config =
+            AppConfig::local(pool.clone(), &db.url, test_key(), &instance).expect("plugin sandbox");
+        config.strict_secrets = strict;
+        config.backup.enabled = true;
+        config.backup.dir =
+            std::env::temp_dir().join(format!("paperclip-test-backups-{}", db.name));
+        let app = App::new(config);
+        app.start_background();
+        let plugins = app.state.plugins.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/api", listener.local_addr().unwrap());
-        tokio::spawn(paperclip_server::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
+        tokio::spawn(async move { app.serve(listener, std::future::pending()).await });
         Self {
             base,
             client: Client::new(),

@@ -1,8 +1,8 @@
-//! The Rust smoke plugin against a real host (the SDK's testing harness).
+//! The Rust smoke plugin against a real host (paperclip-plugin-test-host).
 
 use std::time::{Duration, Instant};
 
-use paperclip_plugin_sdk::testing::TestHost;
+use paperclip_plugin_test_host::TestHost;
 use serde_json::{json, Value};
 
 const KEY: &str = "paperclipai.plugin-orchestration-smoke-example";

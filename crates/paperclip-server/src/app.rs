@@ -1,0 +1,166 @@
+//! The one way to assemble a server: [`AppConfig`] (settings resolved at the edge) → [`App`]
+//! (the handlers' state, the plugin host and the task supervisor), used alike by `paperclipai
+//! run`, the server's tests and the plugin SDK's testing host.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use paperclip_config::Settings;
+use paperclip_domain::DeploymentMode;
+use paperclip_postgres::Db;
+use paperclip_secrets::MasterKey;
+use tokio::net::TcpListener;
+
+use crate::plugin_host::{PluginHost, WorkerSandbox};
+use crate::tasks::Supervisor;
+use crate::{AppState, BackupState, SecretsState, ServerInfo};
+
+/// Everything a server needs, resolved once.
+#[derive(Debug)]
+pub struct AppConfig {
+    /// The application pool, connected.
+    pub db: Db,
+    /// The direct URL (DDL, `LISTEN`, `pg_dump`): `DATABASE_MIGRATION_URL` or the app URL.
+    pub migration_url: String,
+    /// The secrets master key, verified against the database.
+    pub key: MasterKey,
+    /// Secrets strict mode.
+    pub strict_secrets: bool,
+    pub deployment_mode: DeploymentMode,
+    /// Host names besides loopback ones that requests may name.
+    pub allowed_hostnames: Vec<String>,
+    /// `embedded-postgres` or `postgres` (for `/api/health`).
+    pub database_mode: &'static str,
+    /// How plugin workers are confined.
+    pub sandbox: WorkerSandbox,
+    /// Scheduled and manual backups.
+    pub backup: BackupState,
+    /// When this process started (`/api/health`).
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl AppConfig {
+    /// The configuration of `paperclipai run` from its settings and the database it resolved.
+    pub fn from_settings(
+        settings: &Settings,
+        db: Db,
+        migration_url: String,
+        database_mode: &'static str,
+        key: MasterKey,
+    ) -> paperclip_sandbox::Result<Self> {
+        Ok(Self {
+            sandbox: WorkerSandbox::new(settings.paths.plugin_data_dir())?,
+            backup: BackupState {
+                enabled: settings.backup.enabled,
+                interval_minutes: settings.backup.interval_minutes,
+                dir: settings.backup.dir.clone(),
+                url: migration_url.clone(),
+                retention: paperclip_backup::retention::Retention::with_days(
+                    settings.backup.retention_days,
+                ),
+                bin_dir: settings.embedded().and_then(|e| e.bin_dir.clone()),
+            },
+            db,
+            migration_url,
+            key,
+            strict_secrets: settings.secrets.strict_mode,
+            deployment_mode: settings.server.deployment_mode,
+            allowed_hostnames: settings.server.allowed_hostnames.clone(),
+            database_mode,
+            started_at: chrono::Utc::now(),
+        })
+    }
+
+    /// A `local_trusted` server over `db` (at `url`) whose files live under `instance`: what
+    /// tests and the plugin SDK's testing host run. Scheduled backups are off.
+    pub fn local(
+        db: Db,
+        url: &str,
+        key: MasterKey,
+        instance: &Path,
+    ) -> paperclip_sandbox::Result<Self> {
+        Ok(Self {
+            sandbox: WorkerSandbox::new(instance.join("data").join("plugins"))?,
+            backup: BackupState {
+                enabled: false,
+                interval_minutes: 60,
+                dir: instance.join("data").join("backups"),
+                url: url.to_string(),
+                retention: paperclip_backup::retention::Retention::with_days(7),
+                bin_dir: None,
+            },
+            db,
+            migration_url: url.to_string(),
+            key,
+            strict_secrets: false,
+            deployment_mode: DeploymentMode::LocalTrusted,
+            allowed_hostnames: Vec::new(),
+            database_mode: "postgres",
+            started_at: chrono::Utc::now(),
+        })
+    }
+}
+
+/// An assembled server: its state, with the plugin host and the task supervisor inside.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub state: AppState,
+}
+
+impl App {
+    /// Assembles the state; nothing runs until [`App::start_background`] and [`App::serve`].
+    pub fn new(cfg: AppConfig) -> Self {
+        let secrets = Arc::new(SecretsState {
+            key: cfg.key,
+            strict: cfg.strict_secrets,
+        });
+        let plugins = PluginHost::new(
+            cfg.db.clone(),
+            cfg.migration_url,
+            secrets.clone(),
+            cfg.sandbox,
+        );
+        Self {
+            state: AppState {
+                db: cfg.db,
+                info: Arc::new(ServerInfo {
+                    deployment_mode: cfg.deployment_mode,
+                    allowed_hostnames: cfg.allowed_hostnames,
+                    database_mode: cfg.database_mode,
+                    started_at: chrono::Utc::now(),
+                }),
+                secrets,
+                backup: Arc::new(cfg.backup),
+                plugins,
+                tasks: Supervisor::new(),
+            },
+        }
+    }
+
+    /// Starts the background work under the supervisor: the plugin reconciler (workers of
+    /// ready plugins; every replica reconciles against the database) and scheduled backups.
+    pub fn start_background(&self) {
+        let plugins = self.state.plugins.clone();
+        self.state.tasks.service("pluginReconciler", move || {
+            plugins.clone().reconcile_forever()
+        });
+        crate::background::start(&self.state);
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::serve(listener, self.state.clone(), shutdown).await
+    }
+
+    /// Stops the background work and the plugin workers, then closes the pool.
+    pub async fn shutdown(&self) {
+        self.state.tasks.shutdown();
+        self.state.plugins.stop_all().await;
+        self.state.db.close().await;
+    }
+}
