@@ -117,7 +117,7 @@ fn scan(dir: &Path) -> Result<Vec<Listed>> {
         let Some(created_at) = parse_time(&name) else {
             continue;
         };
-        let size_bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+        let size_bytes = e.metadata().map_or(0, |m| m.len());
         out.push(Listed {
             path: e.path(),
             created_at,
@@ -226,8 +226,7 @@ pub(crate) fn split_password(url: &str) -> (String, Option<String>) {
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
+        .map_or_else(|| s.to_string(), |(_, v)| v.into_owned())
 }
 
 fn free_bytes(dir: &Path) -> Option<u64> {
@@ -473,7 +472,7 @@ pub fn health(dir: &Path, enabled: bool, interval_minutes: u32) -> BackupHealth 
                         "The newest database backup is from {}, older than {max_age_hours} hours.",
                         l.created_at.to_rfc3339()
                     ),
-                ))
+                ));
             }
             _ => {}
         }

@@ -21,7 +21,7 @@ pub async fn acquire(settings: &mut Settings, ownership: Ownership) -> anyhow::R
 
 pub async fn migrate() -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
-    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = acquire(&mut settings, Ownership::OwnOrAttach).await?;
     ui::info(&format!(
         "Migrating database via {} ({})",
         target.label,
@@ -45,7 +45,7 @@ pub async fn migrate() -> anyhow::Result<ExitCode> {
 
 pub async fn status(as_json: bool) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
-    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let mode = if target.embedded.is_some() {
         "embedded-postgres"
     } else {

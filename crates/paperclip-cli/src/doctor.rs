@@ -282,9 +282,7 @@ fn secrets_file_checks(r: &mut Report, settings: &Settings) {
             ),
         );
     } else {
-        let mode = std::fs::metadata(&s.key_file)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0);
+        let mode = std::fs::metadata(&s.key_file).map_or(0, |m| m.permissions().mode() & 0o777);
         if mode & 0o077 != 0 {
             r.fail(
                 "secrets key",

@@ -118,9 +118,7 @@ async fn a_backup_is_taken_before_pending_migrations_are_applied() {
     c.close().await.unwrap();
     server.stop();
     let backups_dir = inst.root().join("data/backups");
-    let before = std::fs::read_dir(&backups_dir)
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let before = std::fs::read_dir(&backups_dir).map_or(0, Iterator::count);
 
     let server = inst.start();
     let log = server.log();

@@ -44,8 +44,7 @@ pub(crate) fn server_settings(env: &Env, config: &ConfigFile) -> Result<ServerSe
         Some(p) => p,
         None => config
             .integer("server.port", 0, 65535)?
-            .map(|p| p as u16)
-            .unwrap_or(DEFAULT_HTTP_PORT),
+            .map_or(DEFAULT_HTTP_PORT, |p| p as u16),
     };
     let deployment_mode = match config.string("server.deploymentMode")? {
         None => DeploymentMode::LocalTrusted,

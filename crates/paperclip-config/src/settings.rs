@@ -327,15 +327,13 @@ fn backup_settings(
         Some(n) => n,
         None => config
             .integer("database.backup.intervalMinutes", 1, 10080)?
-            .map(|n| n as u32)
-            .unwrap_or(60),
+            .map_or(60, |n| n as u32),
     };
     let retention_days = match env.positive_u32("PAPERCLIP_DB_BACKUP_RETENTION_DAYS")? {
         Some(n) => n,
         None => config
             .integer("database.backup.retentionDays", 1, 3650)?
-            .map(|n| n as u32)
-            .unwrap_or(DEFAULT_RETENTION_DAYS),
+            .map_or(DEFAULT_RETENTION_DAYS, |n| n as u32),
     };
     let dir = match env.get("PAPERCLIP_DB_BACKUP_DIR") {
         Some(d) => absolute(&expand_tilde(d, env)?),
@@ -425,8 +423,7 @@ fn database_target(
         Some(p) => p,
         None => config
             .integer("database.embeddedPostgresPort", 1, 65535)?
-            .map(|p| p as u16)
-            .unwrap_or(DEFAULT_EMBEDDED_PORT),
+            .map_or(DEFAULT_EMBEDDED_PORT, |p| p as u16),
     };
     let bin_dir = match env.get("PAPERCLIP_PG_BIN_DIR") {
         Some(d) => Some(PathBuf::from(d)),

@@ -62,7 +62,7 @@ impl PgBinaries {
 /// major if installed, else the newest newer one (pg_dump refuses servers newer than itself).
 pub fn locate_client(explicit: Option<&Path>, server_major: u32, tool: &str) -> Result<PgBinaries> {
     let mut found: Vec<PgBinaries> = explicit
-        .map(|d| d.to_path_buf())
+        .map(Path::to_path_buf)
         .into_iter()
         .chain(candidates())
         .filter(|d| d.join(tool).is_file())

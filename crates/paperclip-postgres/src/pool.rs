@@ -22,7 +22,7 @@ use std::ops::{Deref, DerefMut};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, FromRow, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::{DbError, Result};
 
@@ -315,10 +315,10 @@ impl DerefMut for Session {
 }
 
 /// A single direct connection (no pool, unnamed statements): CLI tools and maintenance.
-pub async fn connect_direct(url: &str) -> Result<sqlx::PgConnection> {
+pub async fn connect_direct(url: &str) -> Result<PgConnection> {
     use sqlx::Connection;
     let opts = connect_options(url)?.statement_cache_capacity(0);
-    sqlx::PgConnection::connect_with(&opts)
+    PgConnection::connect_with(&opts)
         .await
         .map_err(DbError::sql(format!(
             "cannot connect to {}",
@@ -330,7 +330,7 @@ pub async fn connect_direct(url: &str) -> Result<sqlx::PgConnection> {
 pub async fn server_version(url: &str) -> Result<String, String> {
     use sqlx::Connection;
     let opts = connect_options(url).map_err(|e| e.to_string())?;
-    let mut conn = sqlx::PgConnection::connect_with(&opts.statement_cache_capacity(0))
+    let mut conn = PgConnection::connect_with(&opts.statement_cache_capacity(0))
         .await
         .map_err(|e| e.to_string())?;
     let v: Result<String, _> = sqlx::query_scalar("SHOW server_version")
@@ -346,7 +346,7 @@ pub async fn server_version(url: &str) -> Result<String, String> {
 pub fn connect_options(url: &str) -> Result<PgConnectOptions> {
     let cleaned = strip_param(url, "pgbouncer");
     PgConnectOptions::from_str(&cleaned)
-        .map(|o| o.disable_statement_logging())
+        .map(sqlx::ConnectOptions::disable_statement_logging)
         .map_err(|e| DbError::Sql {
             context: format!("invalid database URL {}", crate::url::redact(url)),
             source: e,

@@ -107,7 +107,7 @@ pub fn check(env: &Value) -> Result<Checked, String> {
                         secret_id: id.to_string(),
                         version,
                     });
-                    out.env.insert(k.clone(), json!({"type": "secret_ref", "secretId": id, "version": version.map(Value::from).unwrap_or_else(|| json!("latest"))}));
+                    out.env.insert(k.clone(), json!({"type": "secret_ref", "secretId": id, "version": version.map_or_else(|| json!("latest"), Value::from)}));
                     None
                 }
                 _ => return Err(format!("env.{k}: type must be \"plain\" or \"secret_ref\"")),

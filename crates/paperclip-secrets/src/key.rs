@@ -176,9 +176,7 @@ impl MasterKey {
 
 /// Mode bits a key file must not have.
 pub fn is_loose(file: &Path) -> bool {
-    fs::metadata(file)
-        .map(|m| m.permissions().mode() & 0o077 != 0)
-        .unwrap_or(false)
+    fs::metadata(file).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
 }
 
 fn tighten(file: &Path) -> Result<()> {

@@ -124,18 +124,16 @@ fn from_sql(context: String, source: sqlx::Error) -> ApiError {
                 },
                 // A CHECK or foreign key the handler's validation did not catch: still the
                 // client's input, never a 500.
-                Some("23514") | Some("23503") | Some("23502") | Some("22001") | Some("22003") => {
-                    ApiError::Unprocessable {
-                        message: format!("Invalid value ({})", d.message()),
-                        details: json!([{ "path": [constraint], "message": d.message() }]),
-                    }
-                }
+                Some("23514" | "23503" | "23502" | "22001" | "22003") => ApiError::Unprocessable {
+                    message: format!("Invalid value ({})", d.message()),
+                    details: json!([{ "path": [constraint], "message": d.message() }]),
+                },
                 // The server went away under us (crash, restart, admin shutdown): retryable.
                 Some(code) if code.starts_with("57P") || code.starts_with("08") => {
                     tracing::warn!(error = %source, "{context}");
                     ApiError::Unavailable
                 }
-                Some("40001") | Some("40P01") => ApiError::Conflict {
+                Some("40001" | "40P01") => ApiError::Conflict {
                     message: "Concurrent update, please retry".into(),
                     details: json!({}),
                 },

@@ -28,8 +28,7 @@ const RESERVED_FDS: u64 = 256;
 /// Open client connections at most: the open-file limit less a reserve, within 64..=16,384.
 pub fn connection_cap() -> usize {
     let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map(|(soft, _)| soft)
-        .unwrap_or(1024);
+        .map_or(1024, |(soft, _)| soft);
     soft.saturating_sub(RESERVED_FDS).clamp(64, 16_384) as usize
 }
 

@@ -56,7 +56,7 @@ fn conforms(path: &str, theirs: &Value, ours: &Value, problems: &mut Vec<String>
         }
         (Value::Null, _) | (_, Value::Null) => {}
         (t, o) if kind(t) != kind(o) => {
-            problems.push(format!("{path}: upstream {} vs ours {}", kind(t), kind(o)))
+            problems.push(format!("{path}: upstream {} vs ours {}", kind(t), kind(o)));
         }
         _ => {}
     }

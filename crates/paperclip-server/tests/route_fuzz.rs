@@ -191,7 +191,7 @@ async fn no_operation_answers_5xx_to_hostile_input() {
                 out.push('/');
                 if seg.starts_with('{') {
                     let name = seg.trim_matches(|ch| ch == '{' || ch == '}' || ch == '*');
-                    out.push_str(&garbage.map(str::to_string).unwrap_or_else(|| real(name)));
+                    out.push_str(&garbage.map_or_else(|| real(name), str::to_string));
                 } else {
                     out.push_str(seg);
                 }

@@ -39,6 +39,7 @@ pub struct Entry<'a> {
 }
 
 /// Writes one activity row on `conn` (the mutation's transaction).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record(conn: &mut PgConnection, actor: &Actor, mut e: Entry<'_>) -> Result<()> {
     // Plugin mutations name the plugin and whoever triggered it.
     if let crate::ActorKind::Plugin {
@@ -103,6 +104,7 @@ pub struct Filter {
 
 /// Newest first. Like the issue list, the SQL names only the filters in use, so each shape is
 /// planned against its index instead of a generic full scan.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Result<Vec<Activity>> {
     let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "SELECT id, company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details, created_at

@@ -38,6 +38,7 @@ const COLUMNS: &str =
     decision_note, decided_by_user_id, decided_at, created_at, updated_at";
 
 /// Creates a pending approval linked to `issue_ids` (`approval.created`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -87,6 +88,7 @@ pub async fn create(
 }
 
 /// Approvals of a company, newest first, optionally by status.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -104,6 +106,7 @@ pub async fn list(
 }
 
 /// One approval.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Approval>> {
     qa(&format!("SELECT {COLUMNS} FROM approvals WHERE id = $1"))
         .bind(id)
@@ -113,6 +116,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Approval>> 
 }
 
 /// Ids of the issues linked to an approval.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn issue_ids(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> {
     paperclip_postgres::pool::qs(
         "SELECT issue_id FROM issue_approvals WHERE approval_id = $1 ORDER BY created_at",
@@ -135,6 +139,7 @@ pub enum Decision {
 /// Moves an approval through `pending → approved | rejected | revision_requested` and
 /// `revision_requested → pending` (resubmit). Approving `hire_agent` activates the pending agent
 /// named by `payload.agentId`, in the same transaction.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn decide(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -61,6 +61,7 @@ const COLUMNS: &str = "id, company_id, issue_id, author_agent_id, author_user_id
     created_by_run_id, body, created_at, updated_at";
 
 /// Adds a comment (`issue.comment_added`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -96,6 +97,7 @@ pub async fn create(
 }
 
 /// Page of comments: `after` a comment id, oldest or newest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     conn: &mut PgConnection,
     issue_id: Uuid,
@@ -124,6 +126,7 @@ pub async fn list(
 }
 
 /// One comment of an issue.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, issue_id: Uuid, id: Uuid) -> Result<Option<Comment>> {
     qa(&format!(
         "SELECT {COLUMNS} FROM issue_comments WHERE issue_id = $1 AND id = $2"
@@ -136,6 +139,7 @@ pub async fn get(conn: &mut PgConnection, issue_id: Uuid, id: Uuid) -> Result<Op
 }
 
 /// Deletes a comment (`issue.comment_deleted`); only its author or the board may.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -67,7 +67,7 @@ pub struct NewCompany {
 pub fn prefix_base(name: &str) -> String {
     let letters: String = name
         .chars()
-        .filter(|c| c.is_ascii_alphabetic())
+        .filter(char::is_ascii_alphabetic)
         .take(3)
         .collect::<String>()
         .to_ascii_uppercase();
@@ -79,6 +79,7 @@ pub fn prefix_base(name: &str) -> String {
 }
 
 /// Creates a company with a unique issue prefix (`ACM`, then `ACM2`, `ACM3`, … when taken).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(conn: &mut PgConnection, actor: &Actor, new: &NewCompany) -> Result<Company> {
     let base = prefix_base(&new.name);
     for _ in 0..20 {
@@ -155,6 +156,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// All companies, oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<Company>> {
     qa(&format!("{} ORDER BY c.created_at, c.id", select()))
         .fetch_all(conn)
@@ -163,6 +165,7 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<Company>> {
 }
 
 /// One company.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Company>> {
     qa(&format!("{} WHERE c.id = $1", select()))
         .bind(id)
@@ -182,6 +185,7 @@ pub struct CompanyPatch {
 }
 
 /// Applies a patch and records `company.updated`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -244,6 +248,7 @@ pub struct DashboardCounts {
 }
 
 /// `GET /companies/:id/dashboard`'s data, in four indexed queries.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<DashboardCounts> {
     let agents_by_status: Vec<(String, i64)> =
         qa("SELECT status, count(*) FROM agents WHERE company_id = $1 GROUP BY status")

@@ -54,6 +54,7 @@ pub struct NewCost {
 /// Records a cost, then enforces the agent's monthly budget in the same transaction: at 80 % a
 /// warning activity (once a month), at 100 % the agent is paused (`budget`) and can no longer
 /// check out work.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -184,6 +185,7 @@ pub struct Totals {
 }
 
 /// Month-to-date totals of a company.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn totals(conn: &mut PgConnection, company_id: Uuid) -> Result<Totals> {
     qa(&format!(
         "SELECT COALESCE(sum(cost_cents), 0)::bigint AS spent_cents,
@@ -208,6 +210,7 @@ pub struct Spend {
 }
 
 /// Month-to-date spend grouped by agent or project, largest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn by(conn: &mut PgConnection, company_id: Uuid, by_project: bool) -> Result<Vec<Spend>> {
     let sql = if by_project {
         format!("SELECT e.project_id AS id, p.name, sum(e.cost_cents)::bigint AS cost_cents,

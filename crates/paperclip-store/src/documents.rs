@@ -50,6 +50,7 @@ const SELECT: &str =
     FROM issue_documents d LEFT JOIN document_revisions r ON r.id = d.latest_revision_id";
 
 /// Documents of an issue, by key.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, issue_id: Uuid) -> Result<Vec<Document>> {
     qa(&format!("{SELECT} WHERE d.issue_id = $1 ORDER BY d.key"))
         .bind(issue_id)
@@ -59,6 +60,7 @@ pub async fn list(conn: &mut PgConnection, issue_id: Uuid) -> Result<Vec<Documen
 }
 
 /// One document by key.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, issue_id: Uuid, key: &str) -> Result<Option<Document>> {
     qa(&format!("{SELECT} WHERE d.issue_id = $1 AND d.key = $2"))
         .bind(issue_id)
@@ -80,6 +82,7 @@ pub struct Write<'a> {
 
 /// Writes a new revision. `base_revision_id` must name the latest revision (or be absent for a
 /// new document); otherwise someone else wrote first and the caller gets a conflict.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn upsert(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -164,6 +167,7 @@ pub async fn upsert(
 }
 
 /// Revisions of a document, newest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revisions(conn: &mut PgConnection, document_id: Uuid) -> Result<Vec<Revision>> {
     qa("SELECT id, document_id, revision_number, title, format, body, created_by_agent_id, created_by_user_id, created_at
         FROM document_revisions WHERE document_id = $1 ORDER BY revision_number DESC")
@@ -174,6 +178,7 @@ pub async fn revisions(conn: &mut PgConnection, document_id: Uuid) -> Result<Vec
 }
 
 /// Deletes a document and its revisions (board only; checked by the caller).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -86,6 +86,7 @@ async fn check(
 }
 
 /// Creates a goal (`goal.created`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -123,6 +124,7 @@ pub async fn create(
 }
 
 /// Goals of a company.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Goal>> {
     qa(&format!(
         "SELECT {COLUMNS} FROM goals WHERE company_id = $1 ORDER BY created_at, id"
@@ -134,6 +136,7 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Goal>
 }
 
 /// One goal.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Goal>> {
     qa(&format!("SELECT {COLUMNS} FROM goals WHERE id = $1"))
         .bind(id)
@@ -143,6 +146,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Goal>> {
 }
 
 /// Patches a goal (`goal.updated`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -188,6 +192,7 @@ pub async fn update(
 }
 
 /// Deletes a goal that nothing references (`goal.deleted`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(conn: &mut PgConnection, actor: &Actor, g: &Goal) -> Result<()> {
     let res = q("DELETE FROM goals WHERE id = $1")
         .bind(g.id)

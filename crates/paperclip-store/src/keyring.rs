@@ -28,6 +28,7 @@ pub fn next_key_path(key_file: &Path) -> PathBuf {
 }
 
 /// Loads the key (creating the key file on first use) and checks it against the database.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn load_and_verify(s: &SecretsSettings, conn: &mut PgConnection) -> Result<MasterKey> {
     let key = MasterKey::load(s.env_key.as_ref().map(|k| k.0.as_str()), &s.key_file, true)?
         .expect("created when missing");
@@ -53,6 +54,7 @@ pub async fn load_and_verify(s: &SecretsSettings, conn: &mut PgConnection) -> Re
 
 /// Read-only check for `doctor`: `Ok(true)` if `key` matches the stored check value, `Ok(false)`
 /// if there is none yet, an error with both fingerprints if it does not match.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn check_only(url: &str, key: &MasterKey) -> Result<bool> {
     let mut conn = paperclip_postgres::pool::connect_direct(url).await?;
     let stored: Option<(String, serde_json::Value)> =
@@ -66,8 +68,7 @@ pub async fn check_only(url: &str, key: &MasterKey) -> Result<bool> {
     };
     let ok = paperclip_secrets::cipher::from_json(&material)
         .and_then(|m| paperclip_secrets::cipher::decrypt(key, &m))
-        .map(|t| t.as_str() == paperclip_secrets::cipher::CHECK_PLAINTEXT)
-        .unwrap_or(false);
+        .is_ok_and(|t| t.as_str() == paperclip_secrets::cipher::CHECK_PLAINTEXT);
     if ok {
         Ok(true)
     } else {
@@ -90,6 +91,7 @@ pub struct Rotation {
 }
 
 /// Rotates the master key of the key file in `s` over the database at `conn`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rotate(s: &SecretsSettings, conn: &mut PgConnection) -> Result<Rotation> {
     if s.env_key.is_some() {
         return Err(StoreError::invalid(

@@ -30,11 +30,13 @@ pub const MIGRATIONS: &[Migration] = &[
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database
 /// in messages ("Embedded PostgreSQL", "PostgreSQL").
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn run(url: &str, label: &str, approval: Approval<'_>) -> Result<Report> {
     paperclip_postgres::migrate::run_with(url, label, approval, MIGRATIONS).await
 }
 
 /// [`run`] with an explicit migration list (tests exercise drift and newer schemas with it).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn run_with(
     url: &str,
     label: &str,
@@ -45,11 +47,13 @@ pub async fn run_with(
 }
 
 /// Inspects the database at `url` without changing it (for `db status` and `doctor`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn status(url: &str) -> Result<Status> {
     paperclip_postgres::migrate::status_with(url, MIGRATIONS).await
 }
 
 /// Reads the state of the database on `conn` against this binary's migrations.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn inspect(conn: &mut PgConnection) -> Result<Status> {
     paperclip_postgres::migrate::inspect_with(conn, MIGRATIONS).await
 }

@@ -11,6 +11,7 @@ use crate::{Result, StoreError};
 use paperclip_postgres::pool::{q, qa};
 
 /// The issue and all its descendants (depth-limited), root first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn subtree(conn: &mut PgConnection, root: &Issue) -> Result<Vec<Issue>> {
     let ids: Vec<Uuid> = paperclip_postgres::pool::qs(
         "WITH RECURSIVE down(id, depth) AS (
@@ -28,6 +29,7 @@ pub async fn subtree(conn: &mut PgConnection, root: &Issue) -> Result<Vec<Issue>
 }
 
 /// Replaces the blockers of `issue` (all in the same company) and records `issue.relations_updated`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_blocked_by(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -70,6 +72,7 @@ pub async fn set_blocked_by(
 }
 
 /// Blockers of `issue_id`: (blocker id, identifier, status).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn blockers(
     conn: &mut PgConnection,
     issue_ids: &[Uuid],
@@ -83,6 +86,7 @@ pub async fn blockers(
 }
 
 /// An issue and (optionally) its subtree: statuses, blockers and month-independent cost totals.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn summary(
     conn: &mut PgConnection,
     root: &Issue,
@@ -118,7 +122,7 @@ pub async fn summary(
                 .collect();
             json!({"id": i.id, "identifier": i.identifier, "title": i.title, "status": i.status, "parentId": i.parent_id,
                    "assigneeAgentId": i.assignee_agent_id, "blockedBy": bl,
-                   "costCents": costs.iter().find(|(id, _)| *id == i.id).map(|(_, c)| *c).unwrap_or(0)})
+                   "costCents": costs.iter().find(|(id, _)| *id == i.id).map_or(0, |(_, c)| *c)})
         })
         .collect();
     let unresolved = blockers

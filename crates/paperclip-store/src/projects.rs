@@ -60,6 +60,7 @@ async fn check(conn: &mut PgConnection, company_id: Uuid, f: &ProjectFields) -> 
 }
 
 /// Creates a project (`project.created`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -104,6 +105,7 @@ fn redact(mut p: Project) -> Project {
 }
 
 /// Projects of a company.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Project>> {
     qa(&format!(
         "SELECT {COLUMNS} FROM projects WHERE company_id = $1 ORDER BY created_at, id"
@@ -116,6 +118,7 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Proje
 }
 
 /// One project.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Project>> {
     qa(&format!("SELECT {COLUMNS} FROM projects WHERE id = $1"))
         .bind(id)
@@ -126,6 +129,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Project>> {
 }
 
 /// Patches a project (`project.updated`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -35,8 +35,7 @@ pub enum DataDirState {
 pub fn initdb_marker(data_dir: &Path) -> PathBuf {
     let name = data_dir
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "db".into());
+        .map_or_else(|| "db".into(), |n| n.to_string_lossy().into_owned());
     data_dir.with_file_name(format!(".{name}.initdb-in-progress"))
 }
 

@@ -550,10 +550,7 @@ impl LogFile {
             fs::create_dir_all(dir).map_err(DbError::io("cannot create", dir))?;
         }
         // Keep the log bounded: start over past 10 MiB, keeping one previous file.
-        if fs::metadata(path)
-            .map(|m| m.len() > 10 << 20)
-            .unwrap_or(false)
-        {
+        if fs::metadata(path).is_ok_and(|m| m.len() > 10 << 20) {
             let _ = fs::rename(path, path.with_extension("log.1"));
         }
         Ok(Self {
@@ -570,7 +567,7 @@ impl LogFile {
     }
 
     fn len(&self) -> u64 {
-        fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+        fs::metadata(&self.path).map_or(0, |m| m.len())
     }
 
     fn tail_from(&self, offset: u64) -> String {

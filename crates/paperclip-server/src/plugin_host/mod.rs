@@ -290,7 +290,7 @@ impl PluginHost {
 
     async fn set_error(&self, slot: &Slot, error: Option<&str>) {
         if let Ok(mut s) = self.db.session().await {
-            let _ = paperclip_store::plugins::set_last_error(&mut s, slot.plugin.id, error).await;
+            let _ = plugins::set_last_error(&mut s, slot.plugin.id, error).await;
             let _ = s.close().await;
         }
     }

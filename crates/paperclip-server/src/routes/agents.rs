@@ -118,6 +118,7 @@ async fn check_adapter_env(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -139,6 +140,7 @@ pub async fn create(
 
 /// A hire: the board hires directly unless the company requires approval; an agent's hire always
 /// waits for a `hire_agent` approval.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn hire(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -175,6 +177,7 @@ pub async fn hire(
     Ok(Created(Hired { agent: a, approval }))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -187,6 +190,7 @@ pub async fn list(
     Ok(Json(v))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -198,6 +202,7 @@ pub async fn get(
     Ok(Json(a))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn me(State(s): State<AppState>, Auth(actor): Auth) -> Result<Json<Agent>, ApiError> {
     let id = actor.agent_id().ok_or_else(|| {
         ApiError::Forbidden(
@@ -212,6 +217,7 @@ pub async fn me(State(s): State<AppState>, Auth(actor): Auth) -> Result<Json<Age
     Ok(Json(a))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn patch(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -283,6 +289,7 @@ async fn lifecycle(
     Ok(Json(a))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn pause(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -292,6 +299,7 @@ pub async fn pause(
     lifecycle(s, actor, id, Lifecycle::Pause, b.reason).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resume(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -300,6 +308,7 @@ pub async fn resume(
     lifecycle(s, actor, id, Lifecycle::Resume, None).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn terminate(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -308,6 +317,7 @@ pub async fn terminate(
     lifecycle(s, actor, id, Lifecycle::Terminate, None).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn approve(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -316,6 +326,7 @@ pub async fn approve(
     lifecycle(s, actor, id, Lifecycle::Approve, None).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_key(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -344,11 +355,12 @@ pub async fn create_key(
     }))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_keys(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<store::agents::ApiKey>>, ApiError> {
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
     require_board(&actor, "manage agent API keys")?;
     let mut conn = s.db.session().await?;
     let a = super::agent(&mut conn, &actor, &id).await?;
@@ -357,6 +369,7 @@ pub async fn list_keys(
     Ok(Json(keys))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_key(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -376,6 +389,7 @@ pub async fn revoke_key(
 const SOURCES: &[&str] = &["timer", "assignment", "on_demand", "automation"];
 const TRIGGERS: &[&str] = &["manual", "ping", "callback", "system"];
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn wakeup(
     State(s): State<AppState>,
     Auth(actor): Auth,

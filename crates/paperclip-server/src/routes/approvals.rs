@@ -34,6 +34,7 @@ async fn load(
     Ok(a)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -70,6 +71,7 @@ pub async fn create(
     Ok(Created(a))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -89,6 +91,7 @@ pub async fn list(
     Ok(Json(v))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -100,6 +103,7 @@ pub async fn get(
     Ok(Json(a))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn issues(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -144,6 +148,7 @@ async fn decide(
     Ok(Json(a))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn approve(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -153,6 +158,7 @@ pub async fn approve(
     decide(s, actor, id, Decision::Approve, b).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reject(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -162,6 +168,7 @@ pub async fn reject(
     decide(s, actor, id, Decision::Reject, b).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn request_revision(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -171,6 +178,7 @@ pub async fn request_revision(
     decide(s, actor, id, Decision::RequestRevision, b).await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resubmit(
     State(s): State<AppState>,
     Auth(actor): Auth,

@@ -17,6 +17,7 @@ use crate::{ApiError, AppState};
 
 const STATUSES: &[&str] = &["active", "paused", "archived"];
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -44,6 +45,7 @@ pub async fn create(
     Ok(Created(c))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -55,6 +57,7 @@ pub async fn list(
     Ok(Json(all))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -66,6 +69,7 @@ pub async fn get(
     Ok(Json(c))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn patch(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -100,6 +104,7 @@ pub async fn patch(
     Ok(Json(c))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn archive(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -119,6 +124,7 @@ pub async fn archive(
     Ok(Json(c))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn dashboard(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -145,6 +151,7 @@ pub async fn dashboard(
     }))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn org(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -157,6 +164,7 @@ pub async fn org(
     Ok(Json(crate::views::org_forest(members)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn activity(
     State(s): State<AppState>,
     Auth(actor): Auth,

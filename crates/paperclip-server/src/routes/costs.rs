@@ -14,6 +14,7 @@ use crate::doc::Created;
 use crate::extract::{JsonBody, Problems};
 use crate::{ApiError, AppState};
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -74,6 +75,7 @@ pub async fn create(
     Ok(Created(e))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn summary(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -95,6 +97,7 @@ pub async fn summary(
     }))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn by_agent(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -117,6 +120,7 @@ pub async fn by_agent(
     ))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn by_project(
     State(s): State<AppState>,
     Auth(actor): Auth,

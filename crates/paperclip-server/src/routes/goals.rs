@@ -56,6 +56,7 @@ async fn load(
     Ok(g)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -68,6 +69,7 @@ pub async fn list(
     Ok(Json(v))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -82,6 +84,7 @@ pub async fn create(
     Ok(Created(g))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -93,6 +96,7 @@ pub async fn get(
     Ok(Json(g))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn patch(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -107,6 +111,7 @@ pub async fn patch(
     Ok(Json(g))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(
     State(s): State<AppState>,
     Auth(actor): Auth,

@@ -12,6 +12,7 @@ use crate::{ApiError, AppState};
 
 /// `POST /api/instance/database-backups`: a backup now, off the request's memory (pg_dump writes
 /// the file), single-flight across replicas.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn backup(
     State(s): State<AppState>,
     Auth(actor): Auth,

@@ -26,6 +26,7 @@ type Detail = IssueDetail<Issue, Project, Goal, Document>;
 use crate::extract::{path_id, JsonBody, Problems, QueryMap};
 use crate::{ApiError, AppState};
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -74,6 +75,7 @@ pub async fn list(
     Ok(Json(IssueList::new(rows)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -121,6 +123,7 @@ pub async fn create(
     Ok(Created(views::issue(issue)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -173,6 +176,7 @@ pub async fn get(
     }))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn patch(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -227,6 +231,7 @@ pub async fn patch(
     }))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn checkout(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -255,6 +260,7 @@ pub async fn checkout(
     Ok(Json(views::issue(issue)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn release(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -267,6 +273,7 @@ pub async fn release(
     Ok(Json(views::issue(issue)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn force_release(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -283,12 +290,13 @@ pub async fn force_release(
     Ok(Json(views::issue(issue)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_comments(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
     q: QueryMap<CommentListQuery>,
-) -> Result<Json<Vec<store::comments::Comment>>, ApiError> {
+) -> Result<Json<Vec<Comment>>, ApiError> {
     let order = q.text("order").unwrap_or("asc");
     if order != "asc" && order != "desc" {
         return Err(ApiError::validation(vec![
@@ -304,6 +312,7 @@ pub async fn list_comments(
     Ok(Json(rows))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_comment(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -320,11 +329,12 @@ pub async fn create_comment(
     Ok(Created(c))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get_comment(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path((id, cid)): Path<(String, String)>,
-) -> Result<Json<store::comments::Comment>, ApiError> {
+) -> Result<Json<Comment>, ApiError> {
     let comment_id = path_id(&cid, "Comment")?;
     let mut conn = s.db.session().await?;
     let issue = super::issue(&mut conn, &actor, &id).await?;
@@ -335,6 +345,7 @@ pub async fn get_comment(
     Ok(Json(c))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete_comment(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -351,11 +362,12 @@ pub async fn delete_comment(
     Ok(Json(Ok::yes()))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_documents(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<store::documents::Document>>, ApiError> {
+) -> Result<Json<Vec<Document>>, ApiError> {
     let mut conn = s.db.session().await?;
     let issue = super::issue(&mut conn, &actor, &id).await?;
     let docs = store::documents::list(&mut conn, issue.id).await?;
@@ -363,11 +375,12 @@ pub async fn list_documents(
     Ok(Json(docs))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get_document(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path((id, key)): Path<(String, String)>,
-) -> Result<Json<store::documents::Document>, ApiError> {
+) -> Result<Json<Document>, ApiError> {
     let mut conn = s.db.session().await?;
     let issue = super::issue(&mut conn, &actor, &id).await?;
     let d = store::documents::get(&mut conn, issue.id, &key)
@@ -386,12 +399,13 @@ fn valid_key(key: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn put_document(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path((id, key)): Path<(String, String)>,
     JsonBody(b): JsonBody<PutDocument>,
-) -> Result<Json<store::documents::Document>, ApiError> {
+) -> Result<Json<Document>, ApiError> {
     let format = b.format.unwrap_or_else(|| "markdown".into());
     let mut p = Problems::default();
     if !valid_key(&key) {
@@ -421,6 +435,7 @@ pub async fn put_document(
     Ok(Json(doc))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete_document(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -437,6 +452,7 @@ pub async fn delete_document(
     Ok(Json(Ok::yes()))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn document_revisions(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -452,6 +468,7 @@ pub async fn document_revisions(
     Ok(Json(revs))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn activity(
     State(s): State<AppState>,
     Auth(actor): Auth,

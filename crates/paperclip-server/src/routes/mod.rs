@@ -20,6 +20,7 @@ use crate::extract::path_id;
 use crate::ApiError;
 
 /// Loads a company the actor may see.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn company(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -34,6 +35,7 @@ pub async fn company(
 }
 
 /// Loads an issue (UUID or identifier) the actor may see.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn issue(conn: &mut PgConnection, actor: &Actor, raw: &str) -> Result<Issue, ApiError> {
     let i = store::issues::find(conn, raw)
         .await?
@@ -43,6 +45,7 @@ pub async fn issue(conn: &mut PgConnection, actor: &Actor, raw: &str) -> Result<
 }
 
 /// Loads an agent the actor may see.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn agent(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -31,9 +31,7 @@ fn view(s: &AppState, p: &Plugin) -> PluginView<Plugin> {
         worker_running: slot
             .as_ref()
             .is_some_and(|s| s.running.load(std::sync::atomic::Ordering::SeqCst)),
-        restarts: slot
-            .map(|s| s.restarts.load(std::sync::atomic::Ordering::SeqCst))
-            .unwrap_or(0),
+        restarts: slot.map_or(0, |s| s.restarts.load(std::sync::atomic::Ordering::SeqCst)),
     }
 }
 
@@ -46,6 +44,7 @@ async fn load(s: &AppState, id: &str) -> Result<Plugin, ApiError> {
     Ok(p)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -57,6 +56,7 @@ pub async fn list(
     Ok(Json(all.iter().map(|p| view(&s, p)).collect()))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -84,6 +84,7 @@ where
         .map_err(ApiError::from)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn install(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -110,6 +111,7 @@ pub async fn install(
     Ok(Created(view(&s, &plugin)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn enable(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -129,6 +131,7 @@ pub async fn enable(
     Ok(Json(view(&s, &plugin)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn disable(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -143,6 +146,7 @@ pub async fn disable(
     Ok(Json(view(&s, &plugin)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn uninstall(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -205,6 +209,7 @@ fn match_route<'a>(
 
 /// `/api/plugins/:pluginId/api/*`: only routes the manifest declares, with the declared auth,
 /// company resolution and checkout policy, forwarded to the worker's `handleApiRequest`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn scoped(
     State(s): State<AppState>,
     Auth(actor): Auth,

@@ -54,6 +54,7 @@ async fn load(
     Ok(p)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -66,6 +67,7 @@ pub async fn list(
     Ok(Json(v))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -83,6 +85,7 @@ pub async fn create(
     Ok(Created(p))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -94,6 +97,7 @@ pub async fn get(
     Ok(Json(p))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn patch(
     State(s): State<AppState>,
     Auth(actor): Auth,

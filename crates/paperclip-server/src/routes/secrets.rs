@@ -15,6 +15,7 @@ use crate::doc::Created;
 use crate::extract::{path_id, JsonBody, Problems};
 use crate::{ApiError, AppState};
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn providers(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -65,6 +66,7 @@ pub async fn providers(
     ]))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -102,12 +104,13 @@ fn check_value(p: &mut Problems, v: Option<&SecretValue>) {
         None => p.add("value", "invalid_type", "value is required"),
         Some(v) if v.0.is_empty() => p.add("value", "too_small", "value must not be empty"),
         Some(v) if v.0.len() > 64 * 1024 => {
-            p.add("value", "too_big", "value must be at most 65536 bytes")
+            p.add("value", "too_big", "value must be at most 65536 bytes");
         }
         Some(_) => {}
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -155,6 +158,7 @@ async fn load(
     Ok(secret)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn patch(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -187,6 +191,7 @@ pub async fn patch(
     Ok(Json(secret))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rotate(
     State(s): State<AppState>,
     Auth(actor): Auth,
@@ -205,6 +210,7 @@ pub async fn rotate(
     Ok(Json(secret))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(
     State(s): State<AppState>,
     Auth(actor): Auth,

@@ -10,6 +10,7 @@ use paperclip_postgres::pool::{q, qa, qs};
 
 /// Claims up to `limit` queued events of a plugin (skipping rows another replica holds) on `conn`,
 /// which must be inside a transaction; delete each with [`ack_event`] once the worker confirms.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn claim_events(
     conn: &mut PgConnection,
     plugin_id: Uuid,
@@ -28,6 +29,7 @@ pub async fn claim_events(
 }
 
 /// Removes an acknowledged event from the outbox.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ack_event(conn: &mut PgConnection, outbox_id: i64) -> Result<()> {
     q("DELETE FROM plugin_event_outbox WHERE id = $1")
         .bind(outbox_id)
@@ -38,6 +40,7 @@ pub async fn ack_event(conn: &mut PgConnection, outbox_id: i64) -> Result<()> {
 }
 
 /// Counts a failed delivery attempt.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn fail_event(conn: &mut PgConnection, outbox_id: i64) -> Result<()> {
     q("UPDATE plugin_event_outbox SET attempts = attempts + 1 WHERE id = $1")
         .bind(outbox_id)
@@ -57,6 +60,7 @@ pub struct StateKey {
 }
 
 /// `state.get`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn state_get(
     conn: &mut PgConnection,
     plugin_id: Uuid,
@@ -75,6 +79,7 @@ pub async fn state_get(
 }
 
 /// `state.set` (upsert).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn state_set(
     conn: &mut PgConnection,
     plugin_id: Uuid,
@@ -96,6 +101,7 @@ pub async fn state_set(
 }
 
 /// `state.delete`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn state_delete(conn: &mut PgConnection, plugin_id: Uuid, k: &StateKey) -> Result<bool> {
     let done = q("DELETE FROM plugin_state WHERE plugin_id = $1 AND scope_kind = $2 AND scope_id IS NOT DISTINCT FROM $3
                   AND namespace = $4 AND state_key = $5")
@@ -111,6 +117,7 @@ pub async fn state_delete(conn: &mut PgConnection, plugin_id: Uuid, k: &StateKey
 }
 
 /// `config.get`: the company's config merged over the instance-wide one.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn config_get(
     conn: &mut PgConnection,
     plugin_id: Uuid,

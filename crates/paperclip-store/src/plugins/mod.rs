@@ -67,6 +67,7 @@ pub struct Namespace {
 const COLUMNS: &str = "id, plugin_key, version, display_name, status, install_path, manifest, last_error, created_at, updated_at";
 
 /// All plugins (uninstalled ones too, with their status).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<Plugin>> {
     qa(&format!(
         "SELECT {COLUMNS} FROM plugins ORDER BY plugin_key"
@@ -77,6 +78,7 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<Plugin>> {
 }
 
 /// A plugin by UUID or key.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id_or_key: &str) -> Result<Option<Plugin>> {
     let id = Uuid::parse_str(id_or_key).ok();
     qa(&format!(
@@ -90,6 +92,7 @@ pub async fn get(conn: &mut PgConnection, id_or_key: &str) -> Result<Option<Plug
 }
 
 /// The namespace of a plugin, if it has one.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn namespace(conn: &mut PgConnection, plugin_id: Uuid) -> Result<Option<Namespace>> {
     qa("SELECT plugin_id, namespace_name, isolation, role_name, status FROM plugin_database_namespaces WHERE plugin_id = $1")
         .bind(plugin_id)
@@ -118,6 +121,7 @@ impl Access<'_> {
 
     /// A connection logged in as the plugin's role (or, in checked mode, the main user). Public so
     /// tests can prove what PostgreSQL itself refuses, beneath the statement checks.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connect(&self, ns: &Namespace) -> Result<PgConnection> {
         match (&ns.isolation[..], &ns.role_name) {
             ("role", Some(role)) => {
@@ -130,6 +134,7 @@ impl Access<'_> {
 
 /// Installs (or re-installs) the plugin in `dir`: registers it, creates its namespace and role,
 /// and applies its migrations. A plugin whose migrations fail is recorded with status `error`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn install(admin: &mut PgConnection, access: &Access<'_>, dir: &Path) -> Result<Plugin> {
     // The folder comes from the caller (board API or CLI): a missing one is their input error.
     let dir = std::fs::canonicalize(dir).map_err(|e| {
@@ -161,6 +166,7 @@ pub async fn install(admin: &mut PgConnection, access: &Access<'_>, dir: &Path) 
 
 /// Enables a plugin: re-applies its migrations (new files run, changed ones are refused) and marks
 /// it `ready`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn enable(
     admin: &mut PgConnection,
     access: &Access<'_>,
@@ -228,6 +234,7 @@ async fn notify_changed(conn: &mut PgConnection, plugin_id: Uuid) -> Result<()> 
 }
 
 /// Records (or clears) a plugin's runtime error; a crashed worker shows as `error`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_last_error(
     conn: &mut PgConnection,
     plugin_id: Uuid,
@@ -243,6 +250,7 @@ pub async fn set_last_error(
 }
 
 /// Disables a plugin (its data stays).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn disable(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plugin> {
     q("UPDATE plugins SET status = 'disabled' WHERE id = $1 AND status <> 'uninstalled'")
         .bind(plugin.id)
@@ -256,6 +264,7 @@ pub async fn disable(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plugin
 /// Uninstalls a plugin: status `uninstalled`, its role can no longer log in. Its schema and data
 /// are kept (and included in backups) so a re-install finds them; drop the schema by hand to
 /// remove them for good.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn uninstall(admin: &mut PgConnection, plugin: &Plugin) -> Result<Plugin> {
     if let Some(ns) = namespace(admin, plugin.id).await? {
         if let Some(role) = ns.role_name {
@@ -398,6 +407,7 @@ fn lock_key(plugin_id: Uuid) -> i64 {
 /// Applies `migrations_dir/*.sql` in name order, as the plugin's role, each file in a transaction,
 /// under an advisory lock: applied and unchanged → skipped; applied and changed → refused; a
 /// failure is recorded and marks the namespace `migration_failed`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn apply_migrations(
     admin: &mut PgConnection,
     access: &Access<'_>,

@@ -47,8 +47,7 @@ fn plugin_error(what: &str, e: sqlx::Error) -> StoreError {
     StoreError::forbidden(format!(
         "{what}: {}",
         e.as_database_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or_else(|| e.to_string())
+            .map_or_else(|| e.to_string(), |d| d.message().to_string())
     ))
 }
 
@@ -98,6 +97,7 @@ impl Runtime {
 }
 
 /// `db.query` (see [`Runtime::query`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn query(
     access: &Access<'_>,
     ns: &Namespace,
@@ -111,6 +111,7 @@ pub async fn query(
 }
 
 /// `db.execute` (see [`Runtime::execute`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn execute(
     access: &Access<'_>,
     ns: &Namespace,

@@ -3,6 +3,10 @@
 //! Values are encrypted before they reach SQL and decrypted only by [`resolve_env`] (for runs)
 //! and the master-key rotation; no function here returns a value to an HTTP caller.
 
+mod inline;
+
+pub use inline::*;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -95,6 +99,7 @@ pub struct NewSecret<'a> {
 }
 
 /// Creates a secret with version 1 (`secret.created`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -168,6 +173,7 @@ async fn insert_version(
 }
 
 /// Active secrets of a company.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Secret>> {
     qa(&format!("SELECT {COLUMNS} FROM company_secrets WHERE company_id = $1 AND status <> 'deleted' ORDER BY name"))
         .bind(company_id)
@@ -177,6 +183,7 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Secre
 }
 
 /// One secret (deleted ones are not found).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Secret>> {
     qa(&format!(
         "SELECT {COLUMNS} FROM company_secrets WHERE id = $1 AND status <> 'deleted'"
@@ -188,6 +195,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Secret>> {
 }
 
 /// Renames or re-describes a secret (`secret.updated`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -225,6 +233,7 @@ pub async fn update(
 }
 
 /// Adds version N+1 with a new value; earlier versions become `previous` (`secret.rotated`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rotate(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -271,6 +280,7 @@ pub async fn rotate(
 
 /// Deletes a secret: its versions' material is destroyed, so the value is gone for good
 /// (`secret.deleted`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(conn: &mut PgConnection, actor: &Actor, s: &Secret) -> Result<()> {
     q("UPDATE company_secret_versions SET material = '{}'::jsonb, status = 'destroyed' WHERE secret_id = $1")
         .bind(s.id)
@@ -299,6 +309,7 @@ pub async fn delete(conn: &mut PgConnection, actor: &Actor, s: &Secret) -> Resul
 /// Validates an env map for persistence on a company's agent or project: names, binding shapes,
 /// the redacted placeholder, references to this company's active secrets, and (in strict mode)
 /// no inline sensitive values. Returns the normalized map.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn check_env(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -358,6 +369,7 @@ pub async fn check_env(
 
 /// Resolves an env map for a run: plain values as they are, references decrypted. Only a run
 /// calls this; its values never go back to an HTTP caller.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resolve_env(
     conn: &mut PgConnection,
     master: &MasterKey,
@@ -390,9 +402,7 @@ pub async fn resolve_env(
             StoreError::not_found(format!(
                 "env.{}: secret {id} (version {}) is not available",
                 r.key,
-                r.version
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "latest".into())
+                r.version.map_or_else(|| "latest".into(), |v| v.to_string())
             ))
         })?;
         let value = cipher::decrypt(master, &cipher::from_json(&material)?)?;
@@ -408,6 +418,7 @@ pub async fn resolve_env(
 
 /// Checks `master` against the stored check value, writing one if there is none. A different key
 /// fails with both fingerprints.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn verify_master_key(conn: &mut PgConnection, master: &MasterKey) -> Result<()> {
     let stored: Option<(String, Value)> =
         qa("SELECT fingerprint, material FROM secrets_key_check WHERE singleton_key = 'default'")
@@ -418,8 +429,7 @@ pub async fn verify_master_key(conn: &mut PgConnection, master: &MasterKey) -> R
         Some((fingerprint, material)) => {
             let ok = cipher::from_json(&material)
                 .and_then(|m| cipher::decrypt(master, &m))
-                .map(|t| t.as_str() == cipher::CHECK_PLAINTEXT)
-                .unwrap_or(false);
+                .is_ok_and(|t| t.as_str() == cipher::CHECK_PLAINTEXT);
             if ok {
                 Ok(())
             } else {
@@ -467,6 +477,7 @@ async fn write_check(conn: &mut PgConnection, master: &MasterKey) -> Result<()> 
 /// Re-encrypts every stored version from `old` to `new`, and the check value, on `conn` (the
 /// caller's transaction). Versions already under `new` (an interrupted earlier run) are left
 /// as they are, so re-running is safe. Returns (re-encrypted, already under the new key).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reencrypt_all(
     conn: &mut PgConnection,
     old: &MasterKey,
@@ -497,161 +508,4 @@ pub async fn reencrypt_all(
     }
     write_check(conn, new).await?;
     Ok((moved, already))
-}
-
-/// One inline value `migrate-inline-env` would move into a secret.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InlineCandidate {
-    pub agent_id: Uuid,
-    pub company_id: Uuid,
-    pub env_key: String,
-    pub secret_name: String,
-    /// `create` or `rotate` (a secret of that name exists).
-    pub action: String,
-}
-
-/// Agents (optionally of one company) whose `adapterConfig.env` holds sensitive plain values.
-pub async fn inline_candidates(
-    conn: &mut PgConnection,
-    company_id: Option<Uuid>,
-) -> Result<Vec<InlineCandidate>> {
-    let agents: Vec<(Uuid, Uuid, Value)> = qa(
-        "SELECT id, company_id, adapter_config FROM agents
-         WHERE ($1::uuid IS NULL OR company_id = $1) AND adapter_config ? 'env' ORDER BY created_at, id",
-    )
-    .bind(company_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::sql("cannot list agents"))?;
-    let existing: Vec<(Uuid, String)> = qa("SELECT company_id, name FROM company_secrets WHERE status = 'active' AND ($1::uuid IS NULL OR company_id = $1)")
-        .bind(company_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::sql("cannot list secrets"))?;
-    let mut out = Vec::new();
-    for (agent_id, cid, config) in agents {
-        let Some(envmap) = config.get("env").and_then(Value::as_object) else {
-            continue;
-        };
-        for (k, v) in envmap {
-            let plain = v.as_str().or_else(|| {
-                (v.get("type").and_then(Value::as_str) == Some("plain"))
-                    .then(|| v.get("value").and_then(Value::as_str))
-                    .flatten()
-            });
-            let Some(p) = plain else { continue };
-            if p.is_empty() || p == env::REDACTED || !env::is_sensitive(k) {
-                continue;
-            }
-            let secret_name = format!(
-                "agent_{}_{}",
-                &agent_id.simple().to_string()[..8],
-                k.to_lowercase()
-            );
-            let action = if existing.iter().any(|(c, n)| *c == cid && *n == secret_name) {
-                "rotate"
-            } else {
-                "create"
-            };
-            out.push(InlineCandidate {
-                agent_id,
-                company_id: cid,
-                env_key: k.clone(),
-                secret_name,
-                action: action.into(),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Moves one agent's sensitive inline values into secrets and rewrites its bindings, on `conn`
-/// (one transaction per agent, by the caller). Re-running finds nothing left to move.
-pub async fn migrate_agent_inline_env(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    master: &MasterKey,
-    agent_id: Uuid,
-) -> Result<(usize, usize)> {
-    let (company_id, mut config): (Uuid, Value) =
-        qa("SELECT company_id, adapter_config FROM agents WHERE id = $1 FOR UPDATE")
-            .bind(agent_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(StoreError::sql("cannot read the agent"))?;
-    let candidates: Vec<InlineCandidate> = inline_candidates(conn, Some(company_id))
-        .await?
-        .into_iter()
-        .filter(|c| c.agent_id == agent_id)
-        .collect();
-    let (mut created, mut rotated) = (0, 0);
-    for c in &candidates {
-        let value = {
-            let v = &config["env"][&c.env_key];
-            v.as_str()
-                .or_else(|| v.get("value").and_then(Value::as_str))
-                .unwrap_or_default()
-                .to_string()
-        };
-        let value = Zeroizing::new(value);
-        let existing: Option<Uuid> = qs("SELECT id FROM company_secrets WHERE company_id = $1 AND name = $2 AND status = 'active'")
-            .bind(company_id)
-            .bind(&c.secret_name)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(StoreError::sql("cannot read secrets"))?;
-        let secret_id = match existing {
-            Some(id) => {
-                let s = get(conn, id).await?.expect("active");
-                rotate(conn, actor, master, &s, &value).await?;
-                rotated += 1;
-                id
-            }
-            None => {
-                let description = format!("Migrated from agent {agent_id} env {}", c.env_key);
-                let key = normalize_key(&c.secret_name);
-                let new = NewSecret {
-                    name: &c.secret_name,
-                    key: &key,
-                    description: Some(&description),
-                    value: &value,
-                };
-                let s = create(conn, actor, master, company_id, new).await?;
-                created += 1;
-                s.id
-            }
-        };
-        config["env"][&c.env_key] =
-            json!({"type": "secret_ref", "secretId": secret_id, "version": "latest"});
-    }
-    if !candidates.is_empty() {
-        q("UPDATE agents SET adapter_config = $2 WHERE id = $1")
-            .bind(agent_id)
-            .bind(&config)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::sql("cannot update the agent"))?;
-        activity::record(conn, actor, Entry {
-            company_id,
-            action: "agent.env_migrated_to_secrets",
-            entity_type: "agent",
-            entity_id: agent_id.to_string(),
-            details: json!({"keys": candidates.iter().map(|c| c.env_key.clone()).collect::<Vec<_>>()}),
-        })
-        .await?;
-    }
-    Ok((created, rotated))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_key;
-
-    #[test]
-    fn keys_are_normalized_like_upstream() {
-        assert_eq!(normalize_key("Bench API token"), "bench-api-token");
-        assert_eq!(normalize_key("  OPENAI_API_KEY "), "openai_api_key");
-        assert_eq!(normalize_key("a//b..c"), "a-b..c");
-    }
 }

@@ -1,5 +1,11 @@
 //! Agents: the org tree, lifecycle, API keys and the wakeup queue.
 
+mod keys;
+mod wakeups;
+
+pub use keys::*;
+pub use wakeups::*;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -128,6 +134,7 @@ async fn company_tree(
 }
 
 /// Agents of a company, oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Agent>> {
     let agents: Vec<Agent> = qa(&format!(
         "{} WHERE a.company_id = $1 ORDER BY a.created_at, a.id",
@@ -142,6 +149,7 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Agent
 }
 
 /// One agent.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Agent>> {
     let Some(agent): Option<Agent> = qa(&format!("{} WHERE a.id = $1", select()))
         .bind(id)
@@ -233,6 +241,7 @@ async fn check_manager(
 }
 
 /// Creates an agent (`agent.created`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -323,6 +332,7 @@ pub struct AgentPatch {
 }
 
 /// Applies a patch (`agent.updated`), checking the org tree.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -400,6 +410,7 @@ fn changed_fields(p: &AgentPatch) -> Vec<&'static str> {
 pub use paperclip_domain::rules::Lifecycle;
 
 /// Moves an agent through its lifecycle. `terminated` is final.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn transition(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -474,6 +485,7 @@ pub struct OrgMember {
 }
 
 /// `GET /companies/:id/org`: every agent that is not terminated, oldest first (one query).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn org_members(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<OrgMember>> {
     qa(
         "SELECT id, reports_to, name, role, title, status FROM agents
@@ -483,197 +495,4 @@ pub async fn org_members(conn: &mut PgConnection, company_id: Uuid) -> Result<Ve
     .fetch_all(conn)
     .await
     .map_err(StoreError::sql("cannot read the org tree"))
-}
-
-/// An API key's metadata (never the hash or the token).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKey {
-    pub id: Uuid,
-    pub agent_id: Uuid,
-    pub company_id: Uuid,
-    pub name: String,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// SHA-256 hex of a token: what the database stores.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Creates a key and returns it with its plaintext token (shown once).
-pub async fn create_key(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    agent: &Agent,
-    name: &str,
-) -> Result<(ApiKey, String)> {
-    let secret: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(48)
-        .map(char::from)
-        .collect();
-    let token = format!("pcp_{secret}");
-    let key: ApiKey = qa(
-        "INSERT INTO agent_api_keys (agent_id, company_id, name, key_hash) VALUES ($1, $2, $3, $4)
-         RETURNING id, agent_id, company_id, name, last_used_at, revoked_at, created_at",
-    )
-    .bind(agent.id)
-    .bind(agent.company_id)
-    .bind(name)
-    .bind(hash_token(&token))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(StoreError::sql("cannot create the key"))?;
-    activity::record(
-        conn,
-        actor,
-        Entry {
-            company_id: agent.company_id,
-            action: "agent.key_created",
-            entity_type: "agent",
-            entity_id: agent.id.to_string(),
-            details: json!({"keyId": key.id, "name": name}),
-        },
-    )
-    .await?;
-    Ok((key, token))
-}
-
-/// Keys of an agent, newest first.
-pub async fn list_keys(conn: &mut PgConnection, agent_id: Uuid) -> Result<Vec<ApiKey>> {
-    qa(
-        "SELECT id, agent_id, company_id, name, last_used_at, revoked_at, created_at
-        FROM agent_api_keys WHERE agent_id = $1 ORDER BY created_at DESC",
-    )
-    .bind(agent_id)
-    .fetch_all(conn)
-    .await
-    .map_err(StoreError::sql("cannot list keys"))
-}
-
-/// Revokes a key; false if the agent has no such key.
-pub async fn revoke_key(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    agent: &Agent,
-    key_id: Uuid,
-) -> Result<bool> {
-    let done = q("UPDATE agent_api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND agent_id = $2")
-        .bind(key_id)
-        .bind(agent.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::sql("cannot revoke the key"))?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    activity::record(
-        conn,
-        actor,
-        Entry {
-            company_id: agent.company_id,
-            action: "agent.key_revoked",
-            entity_type: "agent",
-            entity_id: agent.id.to_string(),
-            details: json!({"keyId": key_id}),
-        },
-    )
-    .await?;
-    Ok(true)
-}
-
-/// Resolves a bearer token to `(agent_id, company_id)` if the key is live and the agent may act.
-pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option<(Uuid, Uuid)>> {
-    qa("UPDATE agent_api_keys k SET last_used_at = now()
-        FROM agents a
-        WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND a.id = k.agent_id
-          AND a.status NOT IN ('terminated', 'pending_approval')
-        RETURNING k.agent_id, k.company_id")
-    .bind(hash_token(token))
-    .fetch_optional(conn)
-    .await
-    .map_err(StoreError::sql("cannot check the API key"))
-}
-
-/// A queued wakeup request.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-pub struct Wakeup {
-    pub id: Uuid,
-    pub company_id: Uuid,
-    pub agent_id: Uuid,
-    pub source: String,
-    pub trigger_detail: Option<String>,
-    pub reason: Option<String>,
-    pub payload: Option<Value>,
-    pub idempotency_key: Option<String>,
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// What a wakeup asks for.
-#[derive(Debug, Clone)]
-pub struct NewWakeup {
-    pub source: String,
-    pub trigger_detail: Option<String>,
-    pub reason: Option<String>,
-    pub payload: Option<Value>,
-    pub idempotency_key: Option<String>,
-}
-
-/// Queues a wakeup; a request whose idempotency key was already used returns the existing one
-/// (`false`) instead of queueing twice, even when both arrive at once.
-pub async fn request_wakeup(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    agent: &Agent,
-    w: &NewWakeup,
-) -> Result<(Wakeup, bool)> {
-    const COLS: &str = "id, company_id, agent_id, source, trigger_detail, reason, payload, idempotency_key, status, created_at";
-    let inserted: Option<Wakeup> = qa(&format!(
-        "INSERT INTO agent_wakeup_requests (company_id, agent_id, source, trigger_detail, reason, payload, idempotency_key,
-                                            requested_by_actor_type, requested_by_actor_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING {COLS}"
-    ))
-    .bind(agent.company_id)
-    .bind(agent.id)
-    .bind(&w.source)
-    .bind(&w.trigger_detail)
-    .bind(&w.reason)
-    .bind(&w.payload)
-    .bind(&w.idempotency_key)
-    .bind(actor.actor_type())
-    .bind(actor.actor_id())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(StoreError::sql("cannot queue the wakeup"))?;
-    match inserted {
-        Some(row) => {
-            activity::record(conn, actor, Entry {
-                company_id: agent.company_id,
-                action: "agent.wakeup_requested",
-                entity_type: "agent",
-                entity_id: agent.id.to_string(),
-                details: json!({"wakeupRequestId": row.id, "source": w.source, "reason": w.reason}),
-            })
-            .await?;
-            Ok((row, true))
-        }
-        None => {
-            let existing: Wakeup = qa(&format!(
-                "SELECT {COLS} FROM agent_wakeup_requests WHERE agent_id = $1 AND idempotency_key = $2"
-            ))
-            .bind(agent.id)
-            .bind(&w.idempotency_key)
-            .fetch_one(conn)
-            .await
-            .map_err(StoreError::sql("cannot read the wakeup"))?;
-            Ok((existing, false))
-        }
-    }
 }

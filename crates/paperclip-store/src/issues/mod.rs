@@ -1,5 +1,9 @@
 //! Issues (tasks): identifiers, the status machine, and atomic checkout.
 
+mod checkout;
+
+pub use checkout::*;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -134,6 +138,7 @@ const COLUMNS: &str = "i.id, i.company_id, 0 AS conversation_session_generation,
     i.hidden_at, i.created_at, i.updated_at";
 
 /// One issue by id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Issue>> {
     qa(&format!("SELECT {COLUMNS} FROM issues i WHERE i.id = $1"))
         .bind(id)
@@ -143,6 +148,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Issue>> {
 }
 
 /// Several issues by id, in one query.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Issue>> {
     qa(&format!(
         "SELECT {COLUMNS} FROM issues i WHERE i.id = ANY($1) ORDER BY i.issue_number"
@@ -154,6 +160,7 @@ pub async fn get_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Issue
 }
 
 /// One issue by UUID or identifier (`PAP-12`, case-insensitive).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(conn: &mut PgConnection, id_or_identifier: &str) -> Result<Option<Issue>> {
     if let Ok(id) = Uuid::parse_str(id_or_identifier) {
         return get(conn, id).await;
@@ -185,6 +192,7 @@ pub struct Filter {
 /// The SQL names only the filters in use: a single statement with `($n IS NULL OR …)` for every
 /// optional filter gets a generic plan that scans the whole table, while these shapes each get
 /// an index that returns rows already in list order, so `LIMIT` stops early.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Result<Vec<Issue>> {
     let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
         "SELECT {COLUMNS} FROM issues i WHERE i.company_id = "
@@ -249,6 +257,7 @@ pub struct NewIssue {
 }
 
 /// Checks that a referenced row exists in `company_id`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn check_ref(
     conn: &mut PgConnection,
     table: &str,
@@ -292,6 +301,7 @@ async fn check_assignee(conn: &mut PgConnection, company_id: Uuid, agent_id: Uui
 
 /// Creates an issue with the next identifier of its company (`issue.created`). The counter row
 /// lock makes identifiers unique and gap-free under any concurrency.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -393,6 +403,7 @@ pub struct IssuePatch {
 
 /// Applies a patch with the issue's invariants (single assignee, `in_progress` needs one, no
 /// parent cycles; agents follow the status machine) and records `issue.updated`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -539,143 +550,6 @@ pub async fn update(
     Ok(get(conn, issue.id).await?.expect("exists"))
 }
 
-/// The body of a checkout conflict (409).
-fn conflict(issue: &Issue) -> StoreError {
-    StoreError::conflict(
-        "Issue checkout conflict",
-        json!({
-            "issueId": issue.id, "status": issue.status, "assigneeAgentId": issue.assignee_agent_id,
-            "checkoutRunId": issue.checkout_run_id, "executionRunId": issue.execution_run_id,
-        }),
-    )
-}
-
-/// Atomic checkout: one conditional UPDATE, so among any number of concurrent callers exactly one
-/// wins; the others get a conflict naming the current owner. Idempotent for the owner. A paused
-/// (e.g. over budget) or terminated agent cannot check out.
-pub async fn checkout(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    issue: &Issue,
-    agent_id: Uuid,
-    expected: &[String],
-) -> Result<Issue> {
-    let agent: Option<(Uuid, String)> = qa("SELECT company_id, status FROM agents WHERE id = $1")
-        .bind(agent_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(StoreError::sql("cannot read the agent"))?;
-    match agent {
-        Some((c, _)) if c != issue.company_id => {
-            return Err(StoreError::invalid(
-                "agentId",
-                "agentId must be an agent of the issue's company",
-            ))
-        }
-        None => {
-            return Err(StoreError::invalid(
-                "agentId",
-                "agentId must be an agent of the issue's company",
-            ))
-        }
-        Some((_, s)) if !s.parse().is_ok_and(agent_accepts_work) => {
-            return Err(StoreError::conflict(
-                format!("Agent is {s} and cannot check out issues"),
-                json!({"agentId": agent_id, "status": s}),
-            ))
-        }
-        Some(_) => {}
-    }
-    let won: Option<Uuid> = qs(
-        "UPDATE issues SET assignee_agent_id = $2, assignee_user_id = NULL, status = 'in_progress',
-                started_at = COALESCE(started_at, now()), checkout_run_id = $3, execution_locked_at = now(),
-                status_version = status_version + CASE WHEN status <> 'in_progress' THEN 1 ELSE 0 END
-         WHERE id = $1
-           AND (status = ANY($4) OR (status = 'in_progress' AND assignee_agent_id = $2))
-           AND (assignee_agent_id IS NULL OR assignee_agent_id = $2)
-         RETURNING id",
-    )
-    .bind(issue.id)
-    .bind(agent_id)
-    .bind(actor.run_id)
-    .bind(expected)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(StoreError::sql("cannot check out the issue"))?;
-    let current = get(conn, issue.id).await?.expect("exists");
-    if won.is_none() {
-        return Err(conflict(&current));
-    }
-    activity::record(conn, actor, Entry {
-        company_id: issue.company_id,
-        action: "issue.checked_out",
-        entity_type: "issue",
-        entity_id: issue.id.to_string(),
-        details: json!({"identifier": issue.identifier, "agentId": agent_id, "previousStatus": issue.status}),
-    })
-    .await?;
-    Ok(current)
-}
-
-/// Gives a checked-out issue back (`in_progress` → `todo`, locks cleared). Only the assignee (or
-/// the board) may release.
-pub async fn release(conn: &mut PgConnection, actor: &Actor, issue: &Issue) -> Result<Issue> {
-    if let Some(agent) = actor.agent_id() {
-        if issue.assignee_agent_id != Some(agent) {
-            return Err(conflict(issue));
-        }
-    }
-    q("UPDATE issues SET checkout_run_id = NULL, execution_locked_at = NULL, assignee_agent_id = NULL,
-            status = CASE WHEN status = 'in_progress' THEN 'todo' ELSE status END,
-            status_version = status_version + CASE WHEN status = 'in_progress' THEN 1 ELSE 0 END
-       WHERE id = $1")
-    .bind(issue.id)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::sql("cannot release the issue"))?;
-    activity::record(conn, actor, Entry {
-        company_id: issue.company_id,
-        action: "issue.released",
-        entity_type: "issue",
-        entity_id: issue.id.to_string(),
-        details: json!({"identifier": issue.identifier, "previousAssigneeAgentId": issue.assignee_agent_id}),
-    })
-    .await?;
-    Ok(get(conn, issue.id).await?.expect("exists"))
-}
-
-/// Board override: clears the run locks (and optionally the assignee).
-pub async fn force_release(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    issue: &Issue,
-    clear_assignee: bool,
-) -> Result<Issue> {
-    q("UPDATE issues SET checkout_run_id = NULL, execution_run_id = NULL, execution_locked_at = NULL,
-            assignee_agent_id = CASE WHEN $2 THEN NULL ELSE assignee_agent_id END,
-            status = CASE WHEN $2 AND status = 'in_progress' THEN 'todo' ELSE status END
-       WHERE id = $1")
-    .bind(issue.id)
-    .bind(clear_assignee)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::sql("cannot release the issue"))?;
-    activity::record(
-        conn,
-        actor,
-        Entry {
-            company_id: issue.company_id,
-            action: "issue.admin_force_release",
-            entity_type: "issue",
-            entity_id: issue.id.to_string(),
-            details: json!({"identifier": issue.identifier, "clearAssignee": clear_assignee,
-                        "previousCheckoutRunId": issue.checkout_run_id}),
-        },
-    )
-    .await?;
-    Ok(get(conn, issue.id).await?.expect("exists"))
-}
-
 /// An ancestor of an issue (nearest first).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Ancestor {
@@ -686,6 +560,7 @@ pub struct Ancestor {
 }
 
 /// The issue's parents up to the root, nearest first (at most 100 levels).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ancestors(conn: &mut PgConnection, issue: &Issue) -> Result<Vec<Ancestor>> {
     qa(
         "WITH RECURSIVE up(id, parent_id, depth) AS (
