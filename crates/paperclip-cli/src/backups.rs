@@ -33,7 +33,7 @@ pub async fn backup(
     let mut settings = Settings::load_from_process()?;
     let dir = dir.unwrap_or_else(|| settings.backup.dir.clone());
     let retention = Retention::with_days(retention_days.unwrap_or(settings.backup.retention_days));
-    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     if !as_json {
         ui::info(&format!(
             "Backing up {} to {}…",
@@ -136,7 +136,7 @@ pub async fn restore(file: PathBuf, yes: bool) -> anyhow::Result<ExitCode> {
     }
     let mut settings = Settings::load_from_process()?;
     // Own the instance: restoring under a running server would swap its database away.
-    let mut target = crate::db::acquire(&mut settings, Ownership::Own).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::Own).await?;
     let (admin, live) = admin_and_live(&target)?;
     let others = restore::other_sessions(&admin, &live).await?;
     if !others.is_empty() {
@@ -211,7 +211,7 @@ pub async fn verify(file: PathBuf) -> anyhow::Result<ExitCode> {
         bail!("{} is not a file", file.display());
     }
     let mut settings = Settings::load_from_process()?;
-    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let (admin, _) = admin_and_live(&target)?;
     let scratch = format!(
         "paperclip_verify_{}",

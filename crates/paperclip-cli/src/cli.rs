@@ -72,7 +72,7 @@ pub enum Command {
     Secrets(SecretsCommand),
     /// Plugins: install, list, enable, disable, uninstall.
     #[command(subcommand)]
-    Plugin(PluginCommand),
+    Plugin(crate::plugins::PluginCommand),
     /// Move inline sensitive env values into secrets (alias of `secrets migrate-inline-env`).
     #[command(name = "secrets:migrate-inline-env", hide = true)]
     SecretsMigrateAlias {
@@ -81,23 +81,6 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PluginCommand {
-    /// Install the plugin in a local folder (with a paperclip-plugin.json) and enable it.
-    Install {
-        /// The plugin folder.
-        path: std::path::PathBuf,
-    },
-    /// List installed plugins.
-    List,
-    /// Enable a plugin (re-applies its migrations; running servers start its worker).
-    Enable { plugin: String },
-    /// Disable a plugin (running servers stop its worker).
-    Disable { plugin: String },
-    /// Uninstall a plugin; its database schema and data are kept.
-    Uninstall { plugin: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,25 +3,15 @@
 use std::process::ExitCode;
 
 use paperclip_config::Settings;
-use paperclip_postgres::{url::redact, Ownership, Target};
+use paperclip_postgres::{url::redact, Ownership};
 use paperclip_store::migrate::{self, Approval};
 use serde_json::json;
 
 use crate::ui;
 
-/// Resolves the configured database (starting or attaching to the embedded cluster) and records
-/// a moved embedded port in `config.json`: the one place the CLI turns settings into a target.
-pub async fn acquire(settings: &mut Settings, ownership: Ownership) -> anyhow::Result<Target> {
-    let target = Target::acquire(&settings.database, &settings.paths, ownership).await?;
-    if let Some(port) = target.moved_to_port {
-        settings.record_embedded_port(port)?;
-    }
-    Ok(target)
-}
-
 pub async fn migrate() -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
-    let mut target = acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     ui::info(&format!(
         "Migrating database via {} ({})",
         target.label,
@@ -45,7 +35,7 @@ pub async fn migrate() -> anyhow::Result<ExitCode> {
 
 pub async fn status(as_json: bool) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
-    let mut target = acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let mode = if target.embedded.is_some() {
         "embedded-postgres"
     } else {

@@ -222,7 +222,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         }
     }
     // The real startup path, read-only: start (or attach to) the database and inspect migrations.
-    match crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await {
+    match crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await {
         Ok(mut target) => {
             match paperclip_postgres::pool::server_version(&target.app_url).await {
                 Ok(v) => r.ok(

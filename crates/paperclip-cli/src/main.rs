@@ -8,6 +8,7 @@ mod doctor;
 mod plugins;
 mod run;
 mod secrets;
+mod target;
 mod ui;
 
 use clap::Parser;

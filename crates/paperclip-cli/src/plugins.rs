@@ -4,12 +4,11 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Subcommand;
 use paperclip_config::Settings;
 use paperclip_postgres::Ownership;
 use paperclip_store::keyring;
 use paperclip_store::plugins::{self, Access, Plugin};
-
-use crate::cli::PluginCommand;
 
 fn show(p: &Plugin) {
     println!(
@@ -24,9 +23,26 @@ fn show(p: &Plugin) {
     );
 }
 
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install the plugin in a local folder (with a paperclip-plugin.json) and enable it.
+    Install {
+        /// The plugin folder.
+        path: std::path::PathBuf,
+    },
+    /// List installed plugins.
+    List,
+    /// Enable a plugin (re-applies its migrations; running servers start its worker).
+    Enable { plugin: String },
+    /// Disable a plugin (running servers stop its worker).
+    Disable { plugin: String },
+    /// Uninstall a plugin; its database schema and data are kept.
+    Uninstall { plugin: String },
+}
+
 pub async fn run(cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
-    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let result = async {
         // The registry lives in the schema: bring a brand-new database up to date, refuse a stale one.
         if target.is_first_run() {

@@ -56,7 +56,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         tracing::info!("Wrote {}", settings.config.path().display());
     }
 
-    let mut target = crate::db::acquire(&mut settings, Ownership::Own).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::Own).await?;
     let first_run = target.is_first_run();
     crate::backups::before_migrate(&settings, &target).await?;
     let report = migrate::run(

@@ -94,7 +94,7 @@ pub fn configure(
 pub async fn rotate_master_key() -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
     // Own the instance: a running server holds the old key in memory.
-    let mut target = crate::db::acquire(&mut settings, Ownership::Own).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::Own).await?;
     let status = migrate::status(&target.migration_url).await?;
     if !status.pending.is_empty() {
         bail!("the database has pending migrations; run `paperclipai db migrate` first");
@@ -127,7 +127,7 @@ pub async fn migrate_inline_env(
 ) -> anyhow::Result<ExitCode> {
     let company_id = company_id.map(|c| uuid_arg(&c)).transpose()?;
     let mut settings = Settings::load_from_process()?;
-    let mut target = crate::db::acquire(&mut settings, Ownership::OwnOrAttach).await?;
+    let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let db = Db::connect(&target.app_url, &settings.pool).await?;
     let mut conn = db.session().await?;
     let key = keyring::load_and_verify(&settings.secrets, &mut conn).await?;
