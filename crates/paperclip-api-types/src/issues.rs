@@ -308,3 +308,69 @@ pub fn list_attention() -> (
     });
     (review, blocker)
 }
+
+/// Longest description a list returns; the full text is one `GET /issues/:id` away.
+pub const LIST_DESCRIPTION_CHARS: usize = 500;
+
+/// Issues (`I`, the stored entity) as lists show them: descriptions cut to a preview, each
+/// serialized straight to the response as an [`IssueListItem`] (no intermediate JSON tree).
+#[derive(Debug)]
+pub struct IssueList<I> {
+    rows: Vec<(I, bool, DateTime<Utc>)>,
+}
+
+impl<I> IssueList<I> {
+    /// The list of `rows` in their order; `description` reaches a row's description (to cut it)
+    /// and `last_activity` says when it last changed.
+    pub fn from_rows(
+        rows: Vec<I>,
+        description: impl Fn(&mut I) -> Option<&mut String>,
+        last_activity: impl Fn(&I) -> DateTime<Utc>,
+    ) -> Self {
+        let rows = rows
+            .into_iter()
+            .map(|mut issue| {
+                let mut truncated = false;
+                if let Some(d) = description(&mut issue) {
+                    if let Some((cut, _)) = d.char_indices().nth(LIST_DESCRIPTION_CHARS) {
+                        d.truncate(cut);
+                        truncated = true;
+                    }
+                }
+                let at = last_activity(&issue);
+                (issue, truncated, at)
+            })
+            .collect();
+        Self { rows }
+    }
+}
+
+impl<I: Serialize> Serialize for IssueList<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (review, blocker) = list_attention();
+        serializer.collect_seq(
+            self.rows
+                .iter()
+                .map(|(issue, truncated, at)| IssueListItem {
+                    last_activity_at: *at,
+                    issue,
+                    description_truncated: *truncated,
+                    active_run: None,
+                    review_attention: review,
+                    blocker_attention: blocker,
+                    successful_run_handoff: None,
+                    active_recovery_action: None,
+                }),
+        )
+    }
+}
+
+impl<I: JsonSchema + 'static> JsonSchema for IssueList<I> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("IssueList_for_{}", I::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<IssueListItem<'static, I>>>::json_schema(generator)
+    }
+}

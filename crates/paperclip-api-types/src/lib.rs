@@ -15,6 +15,7 @@ pub mod companies;
 pub mod costs;
 pub mod goals;
 pub mod health;
+pub mod host_calls;
 pub mod instance;
 pub mod issues;
 pub mod plugins;

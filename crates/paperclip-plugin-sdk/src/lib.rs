@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
+pub use paperclip_api_types::host_calls::HostCall;
 pub use paperclip_api_types::rpc::{codes, RpcError};
 
 /// A request to one of the plugin's scoped routes.
@@ -156,7 +157,7 @@ impl Host {
     /// `db.namespace`: the plugin's schema name.
     pub async fn db_namespace(&self, req: &ApiRequest) -> Result<String, RpcError> {
         let v = self
-            .call("db.namespace", Self::scoped(req, json!({})))
+            .call(HostCall::DbNamespace.method(), Self::scoped(req, json!({})))
             .await?;
         Ok(v["namespace"].as_str().unwrap_or_default().to_string())
     }
@@ -170,7 +171,7 @@ impl Host {
     ) -> Result<Vec<Value>, RpcError> {
         let v = self
             .call(
-                "db.query",
+                HostCall::DbQuery.method(),
                 Self::scoped(req, json!({"sql": sql, "params": params})),
             )
             .await?;
@@ -186,7 +187,7 @@ impl Host {
     ) -> Result<u64, RpcError> {
         let v = self
             .call(
-                "db.execute",
+                HostCall::DbExecute.method(),
                 Self::scoped(req, json!({"sql": sql, "params": params})),
             )
             .await?;
@@ -196,7 +197,7 @@ impl Host {
     /// `issues.get`.
     pub async fn issues_get(&self, req: &ApiRequest, issue_id: &str) -> Result<Value, RpcError> {
         self.call(
-            "issues.get",
+            HostCall::IssuesGet.method(),
             Self::scoped(req, json!({"issueId": issue_id})),
         )
         .await
@@ -204,7 +205,8 @@ impl Host {
 
     /// `issues.create` (fields as upstream names them: `companyId`, `title`, `status`, …).
     pub async fn issues_create(&self, req: &ApiRequest, fields: Value) -> Result<Value, RpcError> {
-        self.call("issues.create", Self::scoped(req, fields)).await
+        self.call(HostCall::IssuesCreate.method(), Self::scoped(req, fields))
+            .await
     }
 
     /// `issues.relations.setBlockedBy`.
@@ -215,7 +217,7 @@ impl Host {
         blockers: &[&str],
     ) -> Result<Value, RpcError> {
         self.call(
-            "issues.relations.setBlockedBy",
+            HostCall::SetBlockedBy.method(),
             Self::scoped(
                 req,
                 json!({"issueId": issue_id, "blockedByIssueIds": blockers}),
@@ -234,7 +236,7 @@ impl Host {
         body: &str,
     ) -> Result<Value, RpcError> {
         self.call(
-            "issues.documents.upsert",
+            HostCall::DocumentsUpsert.method(),
             Self::scoped(
                 req,
                 json!({"issueId": issue_id, "key": key, "title": title, "body": body}),
@@ -252,7 +254,7 @@ impl Host {
         idempotency_key: &str,
     ) -> Result<Value, RpcError> {
         self.call(
-            "issues.requestWakeup",
+            HostCall::RequestWakeup.method(),
             Self::scoped(
                 req,
                 json!({"issueId": issue_id, "reason": reason, "idempotencyKey": idempotency_key}),
@@ -268,7 +270,7 @@ impl Host {
         issue_id: &str,
     ) -> Result<Value, RpcError> {
         self.call(
-            "issues.summaries.getOrchestration",
+            HostCall::IssuesOrchestration.method(),
             Self::scoped(req, json!({"issueId": issue_id, "includeSubtree": true})),
         )
         .await
@@ -282,7 +284,7 @@ impl Host {
     ) -> Result<Vec<String>, RpcError> {
         let v = self
             .call(
-                "issues.getSubtree",
+                HostCall::IssuesGetSubtree.method(),
                 Self::scoped(req, json!({"issueId": issue_id})),
             )
             .await?;

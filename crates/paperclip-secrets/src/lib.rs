@@ -30,3 +30,12 @@ pub const PROVIDERS: &[&str] = &[
     "gcp_secret_manager",
     "vault",
 ];
+
+/// A server's secrets configuration: the verified key and the policy.
+#[derive(Debug)]
+pub struct SecretsState {
+    /// The `local_encrypted` master key, verified against the database at startup.
+    pub key: MasterKey,
+    /// Strict mode: no new inline values for sensitive env keys.
+    pub strict: bool,
+}

@@ -15,7 +15,7 @@ pub mod extract;
 mod guard;
 mod health;
 pub mod listener;
-pub mod plugin_host;
+pub use paperclip_plugin_host as plugin_host;
 mod routes;
 pub mod tasks;
 pub mod views;
@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 
 pub use app::{App, AppConfig};
 pub use error::ApiError;
+pub use paperclip_secrets::SecretsState;
 
 /// Facts about this server shown by `/api/health`.
 #[derive(Debug, Clone)]
@@ -42,15 +43,6 @@ pub struct ServerInfo {
     pub database_mode: &'static str,
     /// When this process started.
     pub started_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// Secrets configuration of this server.
-#[derive(Debug)]
-pub struct SecretsState {
-    /// The `local_encrypted` master key, verified against the database at startup.
-    pub key: paperclip_secrets::MasterKey,
-    /// Strict mode: no new inline values for sensitive env keys.
-    pub strict: bool,
 }
 
 /// Backup configuration of this server.
@@ -82,7 +74,7 @@ pub struct AppState {
     /// Backups.
     pub backup: Arc<BackupState>,
     /// Plugin workers of this process.
-    pub plugins: Arc<plugin_host::PluginHost>,
+    pub plugins: Arc<paperclip_plugin_host::PluginHost>,
     /// Background tasks of this process (status in `/api/health`).
     pub tasks: Arc<tasks::Supervisor>,
 }

@@ -1,73 +1,25 @@
 //! Shaping stored entities into upstream's answers: the one place the server adds the fields
 //! reads show beside an entity, so routes and plugin host calls answer alike.
 
-use paperclip_api_types::issues::{list_attention, Change, IssueListItem, IssueRef, IssueView};
-use std::borrow::Cow;
+use paperclip_api_types::issues::{Change, IssueRef, IssueView};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use paperclip_api_types::companies::OrgNode;
 use paperclip_store::agents::OrgMember;
 use paperclip_store::issues::{Ancestor, Issue};
-use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::Serialize;
 use uuid::Uuid;
-
-/// Longest description a list returns; the full text is one `GET /issues/:id` away.
-pub const LIST_DESCRIPTION_CHARS: usize = 500;
 
 /// An issue as single-issue answers show it.
 pub fn issue(issue: Issue) -> IssueView<Issue> {
     IssueView::of(issue)
 }
 
-/// Issues as lists show them: descriptions cut to a preview, each serialized straight to the
-/// response as an [`IssueListItem`] (no intermediate JSON tree).
-pub struct IssueList(Vec<(Issue, bool)>);
+/// Issues as lists show them (descriptions cut to a preview).
+pub type IssueList = paperclip_api_types::issues::IssueList<Issue>;
 
-impl IssueList {
-    /// The list of `rows`, in their order.
-    pub fn new(rows: Vec<Issue>) -> Self {
-        Self(
-            rows.into_iter()
-                .map(|mut issue| {
-                    let mut truncated = false;
-                    if let Some(d) = issue.description.as_mut() {
-                        if let Some((cut, _)) = d.char_indices().nth(LIST_DESCRIPTION_CHARS) {
-                            d.truncate(cut);
-                            truncated = true;
-                        }
-                    }
-                    (issue, truncated)
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Serialize for IssueList {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (review, blocker) = list_attention();
-        serializer.collect_seq(self.0.iter().map(|(issue, truncated)| IssueListItem {
-            last_activity_at: issue.updated_at,
-            issue,
-            description_truncated: *truncated,
-            active_run: None,
-            review_attention: review,
-            blocker_attention: blocker,
-            successful_run_handoff: None,
-            active_recovery_action: None,
-        }))
-    }
-}
-
-impl JsonSchema for IssueList {
-    fn schema_name() -> Cow<'static, str> {
-        "IssueList".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        <Vec<IssueListItem<'static, Issue>>>::json_schema(generator)
-    }
+/// The list answer of `rows`, in their order.
+pub fn issue_list(rows: Vec<Issue>) -> IssueList {
+    paperclip_plugin_host::issue_list(rows)
 }
 
 /// An ancestor as a reference.

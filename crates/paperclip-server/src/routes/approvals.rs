@@ -114,7 +114,7 @@ pub async fn issues(
     let ids = store::approvals::issue_ids(&mut conn, a.id).await?;
     let issues = store::issues::get_many(&mut conn, &ids).await?;
     conn.close().await?;
-    Ok(Json(crate::views::IssueList::new(issues)))
+    Ok(Json(crate::views::issue_list(issues)))
 }
 
 async fn decide(

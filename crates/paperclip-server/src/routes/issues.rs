@@ -65,14 +65,14 @@ pub async fn list(
     let mut conn = s.db.session().await?;
     let Ok(company_id) = Uuid::parse_str(&cid) else {
         // Upstream answers an unknown company's issue list with an empty list.
-        return Ok(Json(IssueList::new(Vec::new())));
+        return Ok(Json(views::issue_list(Vec::new())));
     };
     if !actor.can_see(company_id) {
-        return Ok(Json(IssueList::new(Vec::new())));
+        return Ok(Json(views::issue_list(Vec::new())));
     }
     let rows = store::issues::list(&mut conn, company_id, &filter).await?;
     conn.close().await?;
-    Ok(Json(IssueList::new(rows)))
+    Ok(Json(views::issue_list(rows)))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]

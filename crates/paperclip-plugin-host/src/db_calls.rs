@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use paperclip_api_types::host_calls::HostCall;
 use paperclip_store::plugins::Namespace;
 use serde_json::{json, Value};
 
 use super::params::{from_db, str_param};
-use super::worker::{codes, RpcError};
 use super::{PluginHost, Slot};
+use crate::worker::{codes, RpcError};
 
 /// Database calls of one plugin in flight at once on one server (its role's `CONNECTION LIMIT`
 /// bounds all servers together).
@@ -31,7 +32,7 @@ pub(super) fn namespace(slot: &Slot) -> Result<&Namespace, RpcError> {
 pub(super) async fn run(
     host: &PluginHost,
     slot: &Slot,
-    method: &str,
+    call: HostCall,
     params: &Value,
 ) -> Result<Value, RpcError> {
     let ns = namespace(slot)?;
@@ -55,7 +56,7 @@ pub(super) async fn run(
         })?
         .map_err(|_| RpcError::new(codes::WORKER_UNAVAILABLE, "the plugin is stopping"))?;
     let runtime = host.access().runtime(ns).map_err(from_db)?;
-    if method == "db.query" {
+    if call == HostCall::DbQuery {
         runtime
             .query(sql, args)
             .await

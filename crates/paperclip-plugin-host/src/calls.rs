@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use paperclip_postgres::DbError;
+use paperclip_api_types::host_calls::HostCall;
+use paperclip_api_types::issues::IssueView;
 use paperclip_store::{self as store, issues::Issue, Actor, ActorKind};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::params::{from_db, str_param, uuid_list, uuid_param};
-use super::worker::{codes, RpcError};
+use super::params::{commit, from_db, str_param, uuid_list, uuid_param};
 use super::{db_calls, PluginHost, Slot};
+use crate::worker::{codes, RpcError};
 
 /// Within an invocation, a plugin only touches the invoking company's objects.
 fn check_scope(scope: Option<Uuid>, company: Uuid) -> Result<(), RpcError> {
@@ -36,27 +37,6 @@ macro_rules! load_issue {
     }};
 }
 
-fn capability_for(method: &str) -> Option<&'static str> {
-    Some(match method {
-        "db.namespace" | "db.query" => "database.namespace.read",
-        "db.execute" => "database.namespace.write",
-        "issues.get" | "issues.list" => "issues.read",
-        "issues.create" => "issues.create",
-        "issues.update" => "issues.update",
-        "issues.relations.setBlockedBy" => "issue.relations.write",
-        "issues.getSubtree" => "issue.subtree.read",
-        "issues.documents.list" | "issues.documents.get" => "issue.documents.read",
-        "issues.documents.upsert" => "issue.documents.write",
-        "issues.requestWakeup" => "issues.wakeup",
-        "issues.summaries.getOrchestration" => "issues.orchestration.read",
-        "issues.createComment" => "issue.comments.create",
-        "issues.documents.delete" => "issue.documents.write",
-        "state.get" => "plugin.state.read",
-        "state.set" | "state.delete" => "plugin.state.write",
-        _ => return None,
-    })
-}
-
 /// [`dispatch`] with owned arguments, boxed here (a plain function, not a closure) so the
 /// compiler checks `Send` with concrete lifetimes.
 pub fn dispatch_owned(
@@ -64,7 +44,7 @@ pub fn dispatch_owned(
     slot: Arc<Slot>,
     method: String,
     params: Value,
-) -> super::worker::BoxFut<Result<Value, RpcError>> {
+) -> crate::worker::BoxFut<Result<Value, RpcError>> {
     Box::pin(async move { dispatch(&host, &slot, &method, params).await })
 }
 
@@ -75,7 +55,13 @@ pub async fn dispatch(
     method: &str,
     params: Value,
 ) -> Result<Value, RpcError> {
-    if method == "config.get" {
+    let call = HostCall::from_method(method).ok_or_else(|| {
+        RpcError::new(
+            codes::METHOD_NOT_FOUND,
+            format!("unknown host method {method}"),
+        )
+    })?;
+    if call == HostCall::ConfigGet {
         let company = params
             .get("companyId")
             .and_then(Value::as_str)
@@ -87,7 +73,7 @@ pub async fn dispatch(
         s.close().await.map_err(from_db)?;
         return Ok(config);
     }
-    if method == "log" {
+    if call == HostCall::Log {
         let message = params
             .get("message")
             .and_then(|m| m.as_str())
@@ -96,12 +82,7 @@ pub async fn dispatch(
         tracing::info!(plugin = %slot.plugin.plugin_key, "{message}");
         return Ok(Value::Null);
     }
-    let cap = capability_for(method).ok_or_else(|| {
-        RpcError::new(
-            codes::METHOD_NOT_FOUND,
-            format!("unknown host method {method}"),
-        )
-    })?;
+    let cap = call.capability().unwrap_or_default();
     if !slot.manifest.has(cap) {
         return Err(RpcError::new(
             codes::CAPABILITY_DENIED,
@@ -119,56 +100,59 @@ pub async fn dispatch(
         },
         run_id: initiator.run_id,
     };
-    let reading = matches!(
-        method,
-        "db.namespace"
-            | "db.query"
-            | "db.execute"
-            | "issues.get"
-            | "issues.list"
-            | "issues.getSubtree"
-            | "issues.summaries.getOrchestration"
-            | "issues.documents.list"
-            | "issues.documents.get"
-    );
     // Two smaller state machines instead of one large one (each boxed with an explicit `Send`
-    // bound), which keeps rustc's Send analysis local and the errors readable.
-    if reading {
-        reads(host, slot, method, params, scope).await
+    // bound), which keeps rustc's Send analysis local and the errors readable. Which half
+    // serves a call is a detail of this file; `call.access()` says what the call does.
+    let first_half = matches!(
+        call,
+        HostCall::DbNamespace
+            | HostCall::DbQuery
+            | HostCall::DbExecute
+            | HostCall::IssuesGet
+            | HostCall::IssuesList
+            | HostCall::IssuesGetSubtree
+            | HostCall::IssuesOrchestration
+            | HostCall::DocumentsList
+            | HostCall::DocumentsGet
+    );
+    if first_half {
+        reads(host, slot, call, params, scope).await
     } else {
-        writes(host, slot, method, params, actor, scope).await
+        writes(host, slot, call, params, actor, scope).await
     }
 }
 
 fn reads<'a>(
     host: &'a Arc<PluginHost>,
     slot: &'a Slot,
-    method: &'a str,
+    call: HostCall,
     params: Value,
     scope: Option<Uuid>,
-) -> super::worker::BoxFutA<'a, Result<Value, RpcError>> {
-    Box::pin(reads_inner(host, slot, method, params, scope))
+) -> crate::worker::BoxFutA<'a, Result<Value, RpcError>> {
+    Box::pin(reads_inner(host, slot, call, params, scope))
 }
 
 async fn reads_inner(
     host: &Arc<PluginHost>,
     slot: &Slot,
-    method: &str,
+    call: HostCall,
     params: Value,
     scope: Option<Uuid>,
 ) -> Result<Value, RpcError> {
     let in_scope = |company: Uuid| check_scope(scope, company);
     let db = &host.db;
-    match method {
-        "db.namespace" => Ok(json!({"namespace": db_calls::namespace(slot)?.namespace_name})),
-        "db.query" | "db.execute" => db_calls::run(host, slot, method, &params).await,
-        "issues.get" => {
+    match call {
+        HostCall::DbNamespace => {
+            Ok(json!({"namespace": db_calls::namespace(slot)?.namespace_name}))
+        }
+        HostCall::DbQuery | HostCall::DbExecute => db_calls::run(host, slot, call, &params).await,
+        HostCall::IssuesGet => {
             let mut s = db.session().await.map_err(from_db)?;
             let issue = load_issue!(s, params, scope, "issueId");
             s.close().await.map_err(from_db)?;
-            Ok(json!(crate::views::issue(issue)))
+            Ok(json!(IssueView::of(issue)))
         }
-        "issues.list" => {
+        HostCall::IssuesList => {
             let company = uuid_param(&params, "companyId")?;
             in_scope(company)?;
             let filter = store::issues::Filter {
@@ -193,9 +177,9 @@ async fn reads_inner(
                 .await
                 .map_err(from_db)?;
             s.close().await.map_err(from_db)?;
-            Ok(json!(crate::views::IssueList::new(rows)))
+            Ok(json!(crate::issue_list(rows)))
         }
-        "issues.getSubtree" => {
+        HostCall::IssuesGetSubtree => {
             let mut s = db.session().await.map_err(from_db)?;
             let issue = load_issue!(s, params, scope, "issueId");
             let tree = store::orchestration::subtree(&mut s, &issue)
@@ -203,10 +187,10 @@ async fn reads_inner(
                 .map_err(from_db)?;
             s.close().await.map_err(from_db)?;
             Ok(
-                json!({"issueIds": tree.iter().map(|i| i.id).collect::<Vec<_>>(), "issues": tree.into_iter().map(crate::views::issue).collect::<Vec<_>>()}),
+                json!({"issueIds": tree.iter().map(|i| i.id).collect::<Vec<_>>(), "issues": tree.into_iter().map(IssueView::of).collect::<Vec<_>>()}),
             )
         }
-        "issues.summaries.getOrchestration" => {
+        HostCall::IssuesOrchestration => {
             let mut s = db.session().await.map_err(from_db)?;
             let issue = load_issue!(s, params, scope, "issueId");
             let include = params
@@ -219,7 +203,7 @@ async fn reads_inner(
             s.close().await.map_err(from_db)?;
             Ok(summary)
         }
-        "issues.documents.list" => {
+        HostCall::DocumentsList => {
             let mut s = db.session().await.map_err(from_db)?;
             let issue = load_issue!(s, params, scope, "issueId");
             let docs = store::documents::list(&mut s, issue.id)
@@ -228,7 +212,7 @@ async fn reads_inner(
             s.close().await.map_err(from_db)?;
             Ok(json!(docs))
         }
-        "issues.documents.get" => {
+        HostCall::DocumentsGet => {
             let mut s = db.session().await.map_err(from_db)?;
             let issue = load_issue!(s, params, scope, "issueId");
             let doc = store::documents::get(&mut s, issue.id, str_param(&params, "key")?)
@@ -239,7 +223,7 @@ async fn reads_inner(
         }
         _ => Err(RpcError::new(
             codes::METHOD_NOT_FOUND,
-            format!("unknown host method {method}"),
+            format!("unknown host method {}", call.method()),
         )),
     }
 }
@@ -247,18 +231,18 @@ async fn reads_inner(
 fn writes<'a>(
     host: &'a Arc<PluginHost>,
     slot: &'a Slot,
-    method: &'a str,
+    call: HostCall,
     params: Value,
     actor: Actor,
     scope: Option<Uuid>,
-) -> super::worker::BoxFutA<'a, Result<Value, RpcError>> {
-    Box::pin(writes_inner(host, slot, method, params, actor, scope))
+) -> crate::worker::BoxFutA<'a, Result<Value, RpcError>> {
+    Box::pin(writes_inner(host, slot, call, params, actor, scope))
 }
 
 async fn writes_inner(
     host: &Arc<PluginHost>,
     slot: &Slot,
-    method: &str,
+    call: HostCall,
     params: Value,
     actor: Actor,
     scope: Option<Uuid>,
@@ -266,8 +250,8 @@ async fn writes_inner(
     let _ = &actor;
     let in_scope = |company: Uuid| check_scope(scope, company);
     let db = &host.db;
-    match method {
-        "issues.create" => {
+    match call {
+        HostCall::IssuesCreate => {
             let company = uuid_param(&params, "companyId")?;
             in_scope(company)?;
             let own = format!("plugin:{}", slot.plugin.plugin_key);
@@ -321,12 +305,10 @@ async fn writes_inner(
                     .await
                     .map_err(from_db)?;
             }
-            tx.commit()
-                .await
-                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
-            Ok(json!(crate::views::issue(issue)))
+            commit(tx).await?;
+            Ok(json!(IssueView::of(issue)))
         }
-        "issues.update" => {
+        HostCall::IssuesUpdate => {
             let mut tx = db.begin().await.map_err(from_db)?;
             let issue = load_issue!(tx, params, scope, "issueId");
             let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_string);
@@ -342,24 +324,20 @@ async fn writes_inner(
             let updated = store::issues::update(&mut tx, &actor, &issue, &patch)
                 .await
                 .map_err(from_db)?;
-            tx.commit()
-                .await
-                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
-            Ok(json!(crate::views::issue(updated)))
+            commit(tx).await?;
+            Ok(json!(IssueView::of(updated)))
         }
-        "issues.relations.setBlockedBy" => {
+        HostCall::SetBlockedBy => {
             let mut tx = db.begin().await.map_err(from_db)?;
             let issue = load_issue!(tx, params, scope, "issueId");
             let blockers = uuid_list(&params, "blockedByIssueIds")?;
             store::orchestration::set_blocked_by(&mut tx, &actor, &issue, &blockers)
                 .await
                 .map_err(from_db)?;
-            tx.commit()
-                .await
-                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            commit(tx).await?;
             Ok(json!({"issueId": issue.id, "blockedByIssueIds": blockers}))
         }
-        "issues.documents.upsert" => {
+        HostCall::DocumentsUpsert => {
             let mut tx = db.begin().await.map_err(from_db)?;
             let issue = load_issue!(tx, params, scope, "issueId");
             let write = store::documents::Write {
@@ -378,23 +356,19 @@ async fn writes_inner(
             let doc = store::documents::upsert(&mut tx, &actor, &issue, &write)
                 .await
                 .map_err(from_db)?;
-            tx.commit()
-                .await
-                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            commit(tx).await?;
             Ok(json!(doc))
         }
-        "issues.createComment" => {
+        HostCall::CreateComment => {
             let mut tx = db.begin().await.map_err(from_db)?;
             let issue = load_issue!(tx, params, scope, "issueId");
             let c = store::comments::create(&mut tx, &actor, &issue, str_param(&params, "body")?)
                 .await
                 .map_err(from_db)?;
-            tx.commit()
-                .await
-                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            commit(tx).await?;
             Ok(json!(c))
         }
-        "issues.requestWakeup" => {
+        HostCall::RequestWakeup => {
             let mut tx = db.begin().await.map_err(from_db)?;
             let issue = load_issue!(tx, params, scope, "issueId");
             let not_queued = |reason: &str| Ok(json!({"queued": false, "reason": reason}));
@@ -430,12 +404,10 @@ async fn writes_inner(
             let (row, created) = store::agents::request_wakeup(&mut tx, &actor, &agent, &w)
                 .await
                 .map_err(from_db)?;
-            tx.commit()
-                .await
-                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            commit(tx).await?;
             Ok(json!({"queued": true, "wakeupRequestId": row.id, "deduplicated": !created}))
         }
-        "state.get" | "state.set" | "state.delete" => {
+        HostCall::StateGet | HostCall::StateSet | HostCall::StateDelete => {
             let k = paperclip_store::plugins::StateKey {
                 scope_kind: params
                     .get("scopeKind")
@@ -465,11 +437,13 @@ async fn writes_inner(
                 in_scope(c)?;
             }
             let mut s = db.session().await.map_err(from_db)?;
-            let out = match method {
-                "state.get" => paperclip_store::plugins::state_get(&mut s, slot.plugin.id, &k)
-                    .await
-                    .map(|v| json!({"value": v})),
-                "state.set" => paperclip_store::plugins::state_set(
+            let out = match call {
+                HostCall::StateGet => {
+                    paperclip_store::plugins::state_get(&mut s, slot.plugin.id, &k)
+                        .await
+                        .map(|v| json!({"value": v}))
+                }
+                HostCall::StateSet => paperclip_store::plugins::state_set(
                     &mut s,
                     slot.plugin.id,
                     &k,
@@ -485,7 +459,7 @@ async fn writes_inner(
             s.close().await.map_err(from_db)?;
             Ok(out)
         }
-        "issues.documents.delete" => {
+        HostCall::DocumentsDelete => {
             let mut tx = db.begin().await.map_err(from_db)?;
             let issue = load_issue!(tx, params, scope, "issueId");
             let doc = store::documents::get(&mut tx, issue.id, str_param(&params, "key")?)
@@ -500,14 +474,12 @@ async fn writes_inner(
                 }
                 None => false,
             };
-            tx.commit()
-                .await
-                .map_err(|e| from_db(DbError::sql("commit")(e)))?;
+            commit(tx).await?;
             Ok(json!({"deleted": deleted}))
         }
         _ => Err(RpcError::new(
             codes::METHOD_NOT_FOUND,
-            format!("unknown host method {method}"),
+            format!("unknown host method {}", call.method()),
         )),
     }
 }

@@ -25,7 +25,18 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use self::worker::{codes, RpcError, Worker};
-use crate::SecretsState;
+use paperclip_secrets::SecretsState;
+
+/// Issues as lists answer them, the same for plugin host calls and the REST routes.
+pub fn issue_list(
+    rows: Vec<paperclip_store::issues::Issue>,
+) -> paperclip_api_types::issues::IssueList<paperclip_store::issues::Issue> {
+    paperclip_api_types::issues::IssueList::from_rows(
+        rows,
+        |i| i.description.as_mut(),
+        |i| i.updated_at,
+    )
+}
 
 /// What the host needs from the server.
 pub struct PluginHost {
@@ -154,7 +165,7 @@ impl PluginHost {
     /// The reconciler: starts and stops this process's workers to match the registry, at once
     /// when any server changes a plugin (`LISTEN` on [`plugins::CHANGED_CHANNEL`], over the
     /// direct URL since a transaction pooler cannot carry `LISTEN`) and every 3 s in any case.
-    /// Runs until dropped; [`crate::App`] runs it under the task supervisor.
+    /// Runs until dropped; the server's `App` runs it under the task supervisor.
     pub async fn reconcile_forever(self: Arc<Self>) {
         let host = self;
         {

@@ -5,7 +5,7 @@ use paperclip_store::StoreError;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::worker::{codes, RpcError};
+use crate::worker::{codes, RpcError};
 
 pub(super) fn from_db(e: impl Into<StoreError>) -> RpcError {
     match e.into() {
@@ -49,4 +49,11 @@ pub(super) fn uuid_list(p: &Value, key: &str) -> Result<Vec<Uuid>, RpcError> {
             format!("{key} must be an array"),
         )),
     }
+}
+
+/// Commits a host call's transaction.
+pub(super) async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), RpcError> {
+    tx.commit()
+        .await
+        .map_err(|e| from_db(StoreError::sql("commit")(e)))
 }
