@@ -190,15 +190,28 @@ pub fn openapi_document() -> serde_json::Value {
     api::openapi(&ops)
 }
 
+/// `GET /api/openapi.json`: rendered once, on the first request (most servers never get one, and
+/// an idle server should not carry the document), then served as the same bytes.
+async fn openapi_json() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static RENDERED: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let body = RENDERED.get_or_init(|| {
+        serde_json::to_vec(&openapi_document())
+            .expect("the document serializes")
+            .into()
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response()
+}
+
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api().into_parts();
-    let doc = Arc::new(openapi_document());
     let api = routes
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json((*doc).clone()) }),
-        )
+        .route("/openapi.json", get(openapi_json))
         .fallback(error::api_not_found);
     Router::new()
         .nest("/api", api)
