@@ -8,7 +8,10 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAgent {
+    #[schemars(required)]
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::AgentRole::NAMES, true)))]
     pub role: Option<String>,
     pub title: Option<String>,
     pub icon: Option<String>,
@@ -17,6 +20,7 @@ pub struct CreateAgent {
     pub adapter_type: Option<String>,
     pub adapter_config: Option<Value>,
     pub runtime_config: Option<Value>,
+    #[schemars(range(min = 0))]
     #[serde(default)]
     pub budget_monthly_cents: i64,
     pub permissions: Option<Value>,
@@ -26,7 +30,9 @@ pub struct CreateAgent {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatchAgent {
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::AgentRole::NAMES, true)))]
     pub role: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
     pub title: Option<Option<String>>,
@@ -39,6 +45,7 @@ pub struct PatchAgent {
     pub adapter_type: Option<String>,
     pub adapter_config: Option<Value>,
     pub runtime_config: Option<Value>,
+    #[schemars(range(min = 0))]
     pub budget_monthly_cents: Option<i64>,
     pub permissions: Option<Value>,
     #[serde(default, deserialize_with = "crate::double")]
@@ -52,16 +59,21 @@ pub struct Reason {
 
 #[derive(Debug, Deserialize, JsonSchema, Default)]
 pub struct CreateKey {
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Wake {
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::WakeupSource::NAMES, true)))]
     pub source: Option<String>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::WakeupTrigger::NAMES, true)))]
     pub trigger_detail: Option<String>,
+    #[schemars(length(max = 2000))]
     pub reason: Option<String>,
     pub payload: Option<Value>,
+    #[schemars(length(max = 200))]
     pub idempotency_key: Option<String>,
 }
 

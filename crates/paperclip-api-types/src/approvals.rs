@@ -8,6 +8,7 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApproval {
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::ApprovalType::NAMES, false)))]
     #[serde(rename = "type")]
     pub kind: String,
     pub requested_by_agent_id: Option<Uuid>,
@@ -19,6 +20,7 @@ pub struct CreateApproval {
 #[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionBody {
+    #[schemars(length(max = 10000))]
     pub decision_note: Option<String>,
     pub payload: Option<Value>,
 }
@@ -27,5 +29,6 @@ pub struct DecisionBody {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ApprovalListQuery {
     /// Only approvals in this status.
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::ApprovalStatus::NAMES, true)))]
     pub status: Option<String>,
 }

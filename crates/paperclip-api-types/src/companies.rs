@@ -9,8 +9,12 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCompany {
+    #[schemars(required)]
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
+    #[schemars(length(max = 10000))]
     pub description: Option<String>,
+    #[schemars(range(min = 0))]
     #[serde(default)]
     pub budget_monthly_cents: i64,
     #[serde(default)]
@@ -20,10 +24,13 @@ pub struct CreateCompany {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatchCompany {
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
     pub description: Option<Option<String>>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::CompanyStatus::NAMES, true)))]
     pub status: Option<String>,
+    #[schemars(range(min = 0))]
     pub budget_monthly_cents: Option<i64>,
     pub require_board_approval_for_new_agents: Option<bool>,
 }

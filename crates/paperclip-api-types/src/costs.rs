@@ -13,14 +13,20 @@ pub struct CreateCost {
     pub project_id: Option<Uuid>,
     pub goal_id: Option<Uuid>,
     pub billing_code: Option<String>,
+    #[schemars(length(min = 1, max = 200))]
     pub provider: String,
+    #[schemars(length(min = 1, max = 200))]
     pub model: String,
+    #[schemars(range(min = 0))]
     #[serde(default)]
     pub input_tokens: i64,
+    #[schemars(range(min = 0))]
     #[serde(default)]
     pub cached_input_tokens: i64,
+    #[schemars(range(min = 0))]
     #[serde(default)]
     pub output_tokens: i64,
+    #[schemars(range(min = 0))]
     pub cost_cents: i64,
     pub occurred_at: Option<DateTime<Utc>>,
 }

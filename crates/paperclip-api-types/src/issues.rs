@@ -8,25 +8,34 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateIssue {
+    #[schemars(required)]
+    #[schemars(length(min = 1, max = 500))]
     pub title: Option<String>,
+    #[schemars(length(max = 200000))]
     pub description: Option<String>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssueStatus::NAMES, true)))]
     pub status: Option<String>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssuePriority::NAMES, true)))]
     pub priority: Option<String>,
     pub assignee_agent_id: Option<Uuid>,
     pub assignee_user_id: Option<String>,
     pub parent_id: Option<Uuid>,
     pub project_id: Option<Uuid>,
     pub goal_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
     pub billing_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatchIssue {
+    #[schemars(length(min = 1, max = 500))]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
     pub description: Option<Option<String>>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssueStatus::NAMES, true)))]
     pub status: Option<String>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssuePriority::NAMES, true)))]
     pub priority: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
     pub assignee_agent_id: Option<Option<Uuid>>,
@@ -40,6 +49,7 @@ pub struct PatchIssue {
     pub goal_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "crate::double")]
     pub billing_code: Option<Option<String>>,
+    #[schemars(length(min = 1, max = 100000))]
     pub comment: Option<String>,
 }
 
@@ -59,13 +69,17 @@ pub struct ForceRelease {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateComment {
+    #[schemars(required)]
+    #[schemars(length(min = 1, max = 100000))]
     pub body: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PutDocument {
+    #[schemars(length(max = 500))]
     pub title: Option<String>,
+    #[schemars(extend("enum" = crate::one_of(&["markdown"], true)))]
     pub format: Option<String>,
     pub body: String,
     pub base_revision_id: Option<Uuid>,

@@ -32,3 +32,13 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// The `enum` keyword of a text field with `names` (and `null` when the field may be null):
+/// the request schemas say what the handlers accept.
+pub fn one_of(names: &[&str], nullable: bool) -> Vec<serde_json::Value> {
+    let mut values: Vec<serde_json::Value> = names.iter().map(|n| (*n).into()).collect();
+    if nullable {
+        values.push(serde_json::Value::Null);
+    }
+    values
+}

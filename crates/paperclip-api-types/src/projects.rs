@@ -8,11 +8,13 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectBody {
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::double")]
     pub goal_id: Option<Option<Uuid>>,
+    #[schemars(extend("enum" = crate::one_of(paperclip_domain::ProjectStatus::NAMES, true)))]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
     pub lead_agent_id: Option<Option<Uuid>>,

@@ -11,15 +11,19 @@ pub struct SecretValue(#[schemars(with = "String")] pub Zeroizing<String>);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateSecret {
+    #[schemars(required)]
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     pub key: Option<String>,
     pub value: Option<SecretValue>,
+    #[schemars(length(max = 2000))]
     pub description: Option<String>,
     pub provider: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct PatchSecret {
+    #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
     pub description: Option<Option<String>>,

@@ -177,6 +177,26 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Why an agent is woken.
+    WakeupSource {
+        Timer = "timer",
+        Assignment = "assignment",
+        OnDemand = "on_demand",
+        Automation = "automation",
+    }
+);
+
+text_enum!(
+    /// What triggered a wakeup, within its source.
+    WakeupTrigger {
+        Manual = "manual",
+        Ping = "ping",
+        Callback = "callback",
+        System = "system",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

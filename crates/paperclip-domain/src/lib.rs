@@ -14,7 +14,8 @@ pub mod rules;
 pub use actor::{Actor, ActorKind};
 pub use enums::{
     AgentRole, AgentStatus, ApprovalStatus, ApprovalType, CompanyStatus, DeploymentMode, GoalLevel,
-    GoalStatus, IssuePriority, IssueStatus, ProjectStatus, UnknownValue,
+    GoalStatus, IssuePriority, IssueStatus, ProjectStatus, UnknownValue, WakeupSource,
+    WakeupTrigger,
 };
 pub use error::DomainError;
 

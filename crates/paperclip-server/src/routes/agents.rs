@@ -386,8 +386,8 @@ pub async fn revoke_key(
     Ok(Json(Ok::yes()))
 }
 
-const SOURCES: &[&str] = &["timer", "assignment", "on_demand", "automation"];
-const TRIGGERS: &[&str] = &["manual", "ping", "callback", "system"];
+const SOURCES: &[&str] = paperclip_domain::WakeupSource::NAMES;
+const TRIGGERS: &[&str] = paperclip_domain::WakeupTrigger::NAMES;
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn wakeup(
