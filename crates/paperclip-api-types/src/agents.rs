@@ -8,7 +8,7 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAgent {
-    #[schemars(required)]
+    #[schemars(required, with = "String")]
     #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::AgentRole::NAMES, true)))]
@@ -18,11 +18,14 @@ pub struct CreateAgent {
     pub reports_to: Option<Uuid>,
     pub capabilities: Option<String>,
     pub adapter_type: Option<String>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub adapter_config: Option<Value>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub runtime_config: Option<Value>,
     #[schemars(range(min = 0))]
     #[serde(default)]
     pub budget_monthly_cents: i64,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub permissions: Option<Value>,
     pub metadata: Option<Value>,
 }
@@ -43,10 +46,13 @@ pub struct PatchAgent {
     #[serde(default, deserialize_with = "crate::double")]
     pub capabilities: Option<Option<String>>,
     pub adapter_type: Option<String>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub adapter_config: Option<Value>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub runtime_config: Option<Value>,
     #[schemars(range(min = 0))]
     pub budget_monthly_cents: Option<i64>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub permissions: Option<Value>,
     #[serde(default, deserialize_with = "crate::double")]
     pub metadata: Option<Option<Value>>,

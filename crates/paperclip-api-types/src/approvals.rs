@@ -12,6 +12,7 @@ pub struct CreateApproval {
     #[serde(rename = "type")]
     pub kind: String,
     pub requested_by_agent_id: Option<Uuid>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub payload: Option<Value>,
     #[serde(default)]
     pub issue_ids: Vec<Uuid>,
@@ -22,6 +23,7 @@ pub struct CreateApproval {
 pub struct DecisionBody {
     #[schemars(length(max = 10000))]
     pub decision_note: Option<String>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub payload: Option<Value>,
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCompany {
-    #[schemars(required)]
+    #[schemars(required, with = "String")]
     #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     #[schemars(length(max = 10000))]
@@ -45,7 +45,7 @@ pub struct ActivityQuery {
     pub action: Option<String>,
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<i64>,
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 2147483647))]
     pub offset: Option<i64>,
 }
 

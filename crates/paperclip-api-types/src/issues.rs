@@ -8,7 +8,7 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateIssue {
-    #[schemars(required)]
+    #[schemars(required, with = "String")]
     #[schemars(length(min = 1, max = 500))]
     pub title: Option<String>,
     #[schemars(length(max = 200000))]
@@ -57,6 +57,7 @@ pub struct PatchIssue {
 #[serde(rename_all = "camelCase")]
 pub struct Checkout {
     pub agent_id: Uuid,
+    #[schemars(extend("items" = {"type": "string", "enum": paperclip_domain::IssueStatus::NAMES}))]
     pub expected_statuses: Option<Vec<String>>,
 }
 
@@ -69,7 +70,7 @@ pub struct ForceRelease {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateComment {
-    #[schemars(required)]
+    #[schemars(required, with = "String")]
     #[schemars(length(min = 1, max = 100000))]
     pub body: Option<String>,
 }
@@ -100,7 +101,7 @@ pub struct IssueListQuery {
     pub q: Option<String>,
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<i64>,
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 2147483647))]
     pub offset: Option<i64>,
 }
 
@@ -117,6 +118,7 @@ pub struct ForceReleaseQuery {
 #[serde(rename_all = "camelCase")]
 pub struct CommentListQuery {
     /// `asc` (default) or `desc`.
+    #[schemars(extend("enum" = crate::one_of(&["asc", "desc"], true)))]
     pub order: Option<String>,
     /// Only comments after this comment.
     pub after: Option<Uuid>,

@@ -6,6 +6,7 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Install {
+    #[schemars(required, with = "String", length(min = 1))]
     pub path: Option<String>,
     pub package_name: Option<String>,
 }

@@ -20,5 +20,6 @@ pub struct ProjectBody {
     pub lead_agent_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "crate::double")]
     pub target_date: Option<Option<NaiveDate>>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub env: Option<serde_json::Value>,
 }

@@ -5,16 +5,20 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 /// Secret values are held in zeroizing buffers from the moment they are parsed.
-/// Redacted in `Debug`: a secret value never reaches a log.
+/// Redacted in `Debug`: a secret value never reaches a log. At most 65,536 bytes of UTF-8 (JSON
+/// Schema counts characters, so the schema's 65,536 is exact for ASCII values).
 #[derive(Deserialize, JsonSchema)]
-pub struct SecretValue(#[schemars(with = "String")] pub Zeroizing<String>);
+pub struct SecretValue(
+    #[schemars(with = "String", length(min = 1, max = 65536))] pub Zeroizing<String>,
+);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateSecret {
-    #[schemars(required)]
+    #[schemars(required, with = "String")]
     #[schemars(length(min = 1, max = 200))]
     pub name: Option<String>,
     pub key: Option<String>,
+    #[schemars(required, with = "SecretValue")]
     pub value: Option<SecretValue>,
     #[schemars(length(max = 2000))]
     pub description: Option<String>,
@@ -32,6 +36,7 @@ pub struct PatchSecret {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RotateSecret {
+    #[schemars(required, with = "SecretValue")]
     pub value: Option<SecretValue>,
 }
 

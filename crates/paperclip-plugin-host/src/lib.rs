@@ -78,6 +78,10 @@ impl Slot {
     }
 }
 
+/// How long a request waits for a plugin's worker that is starting (spawned, not yet through
+/// `initialize`) before it answers 503.
+pub const WORKER_STARTUP_PATIENCE: Duration = Duration::from_secs(5);
+
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginHost").finish_non_exhaustive()
@@ -85,6 +89,30 @@ impl std::fmt::Debug for PluginHost {
 }
 
 impl PluginHost {
+    /// The slot and worker of `plugin_id`, waiting up to `patience` while the reconciler starts
+    /// it (a request that arrives just after a server start or an enable should not fail).
+    pub async fn ready_worker(
+        &self,
+        plugin_id: Uuid,
+        patience: Duration,
+    ) -> Option<(Arc<Slot>, Arc<Worker>)> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if let Some(slot) = self.slot(plugin_id) {
+                if let Some(w) = slot.worker().await {
+                    return Some((slot, w));
+                }
+                if slot.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    return None;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub fn new(
         db: Db,
         migration_url: String,

@@ -229,6 +229,9 @@ async fn no_operation_answers_5xx_to_hostile_input() {
                         json!("\u{0}"),
                         json!([1]),
                         json!({"a": 1}),
+                        // PostgreSQL prints a jsonb number at the edge of f64 as a long decimal;
+                        // reading it back must not fail (schemathesis found a 500 here).
+                        json!({"a": f64::MAX, "b": -f64::MAX, "c": f64::MIN_POSITIVE}),
                     ];
                     for field in FIELDS {
                         for v in &per_field {

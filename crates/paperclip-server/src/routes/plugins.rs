@@ -226,12 +226,9 @@ pub async fn scoped(
             plugin.plugin_key, plugin.status
         )));
     }
-    let slot = s
+    let (slot, worker) = s
         .plugins
-        .slot(plugin.id)
-        .ok_or_else(|| ApiError::Failed503("Plugin worker is not running".into()))?;
-    let worker = slot
-        .worker()
+        .ready_worker(plugin.id, crate::plugin_host::WORKER_STARTUP_PATIENCE)
         .await
         .ok_or_else(|| ApiError::Failed503("Plugin worker is not running".into()))?;
     if !slot.manifest.has("api.routes.register") {
