@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use paperclip_api_types::host_calls::HostCall;
+use paperclip_api_types::host_calls::{Access, HostCall};
 use paperclip_store::plugins::Namespace;
 use serde_json::{json, Value};
 
@@ -56,7 +56,7 @@ pub(super) async fn run(
         })?
         .map_err(|_| RpcError::new(codes::WORKER_UNAVAILABLE, "the plugin is stopping"))?;
     let runtime = host.access().runtime(ns).map_err(from_db)?;
-    if call == HostCall::DbQuery {
+    if call.access() == Access::Read {
         runtime
             .query(sql, args)
             .await

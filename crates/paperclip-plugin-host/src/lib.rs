@@ -195,35 +195,28 @@ impl PluginHost {
     /// direct URL since a transaction pooler cannot carry `LISTEN`) and every 3 s in any case.
     /// Runs until dropped; the server's `App` runs it under the task supervisor.
     pub async fn reconcile_forever(self: Arc<Self>) {
-        let host = self;
-        {
-            let mut listener = match sqlx::postgres::PgListener::connect(&host.migration_url).await
-            {
-                Ok(mut l) => match l.listen(plugins::CHANGED_CHANNEL).await {
-                    Ok(()) => Some(l),
-                    Err(e) => {
-                        tracing::warn!("plugin change notifications unavailable ({e}); polling");
-                        None
+        let subscribed = async {
+            let mut l = sqlx::postgres::PgListener::connect(&self.migration_url).await?;
+            l.listen(plugins::CHANGED_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        }
+        .await;
+        let mut listener = subscribed
+            .inspect_err(|e| {
+                tracing::warn!("plugin change notifications unavailable ({e}); polling");
+            })
+            .ok();
+        loop {
+            self.reconcile().await;
+            match listener.as_mut() {
+                Some(l) => {
+                    if let Ok(Err(_)) = tokio::time::timeout(Duration::from_secs(3), l.recv()).await
+                    {
+                        // Lost and not yet back: keep polling, not spinning.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
-                },
-                Err(e) => {
-                    tracing::warn!("plugin change notifications unavailable ({e}); polling");
-                    None
                 }
-            };
-            loop {
-                host.reconcile().await;
-                match listener.as_mut() {
-                    Some(l) => {
-                        if let Ok(Err(_)) =
-                            tokio::time::timeout(Duration::from_secs(3), l.recv()).await
-                        {
-                            // Lost and not yet back: keep polling, not spinning.
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                    None => tokio::time::sleep(Duration::from_secs(3)).await,
-                }
+                None => tokio::time::sleep(Duration::from_secs(3)).await,
             }
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! A handler's arguments say what it reads (a [`JsonBody<T>`](crate::extract::JsonBody) is its
 //! request body, a [`QueryMap<Q>`](crate::extract::QueryMap) its query parameters) and its return
-//! type says what it answers ([`Json<T>`] 200, [`Created<T>`] 201, [`Accepted<T>`] 202, errors
+//! type says what it answers ([`Json<T>`] 200, [`Created<T>`] 201, [`WithStatus<T>`] a status chosen at run time, errors
 //! through [`ApiError`]). The route table asks each handler for this description when it
 //! registers it, so the document cannot drift from the code, and a handler whose answer has no
 //! schema (a bare `Response` or `Json<Value>`) does not compile into the table.
@@ -154,21 +154,6 @@ impl<T: serde::Serialize> IntoResponse for Created<T> {
 impl<T: JsonSchema> DescribeResponse for Created<T> {
     fn describe(doc: &mut OpDoc, gen: &mut SchemaGenerator) {
         doc.responses.push((201, gen.subschema_for::<T>()));
-    }
-}
-
-/// 202 Accepted with `T` (queued work).
-pub struct Accepted<T>(pub T);
-
-impl<T: serde::Serialize> IntoResponse for Accepted<T> {
-    fn into_response(self) -> Response {
-        (StatusCode::ACCEPTED, Json(self.0)).into_response()
-    }
-}
-
-impl<T: JsonSchema> DescribeResponse for Accepted<T> {
-    fn describe(doc: &mut OpDoc, gen: &mut SchemaGenerator) {
-        doc.responses.push((202, gen.subschema_for::<T>()));
     }
 }
 

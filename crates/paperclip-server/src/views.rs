@@ -17,9 +17,9 @@ pub fn issue(issue: Issue) -> IssueView<Issue> {
 /// Issues as lists show them (descriptions cut to a preview).
 pub type IssueList = paperclip_api_types::issues::IssueList<Issue>;
 
-/// The list answer of `rows`, in their order.
+/// The list answer of `rows`, in their order (the plugin host's `issues.list` answers alike).
 pub fn issue_list(rows: Vec<Issue>) -> IssueList {
-    paperclip_plugin_host::issue_list(rows)
+    IssueList::from_rows(rows, |i| i.description.as_mut(), |i| i.updated_at)
 }
 
 /// An ancestor as a reference.

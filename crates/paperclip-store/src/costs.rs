@@ -132,11 +132,7 @@ async fn enforce_agent_budget(
     .await
     .map_err(StoreError::sql("cannot sum costs"))?;
     let system = Actor::system();
-    let status: AgentStatus = status
-        .parse()
-        .map_err(|e: paperclip_domain::UnknownValue| {
-            StoreError::invalid("status", e.to_string())
-        })?;
+    let status: AgentStatus = StoreError::parse_stored("status", &status)?;
     if budget_exhausted(spent, budget, status) {
         q("UPDATE agents SET status = 'paused', pause_reason = 'budget', paused_at = now() WHERE id = $1")
             .bind(agent_id)

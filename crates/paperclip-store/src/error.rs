@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use paperclip_domain::DomainError;
 use paperclip_postgres::DbError;
 
@@ -22,14 +20,6 @@ pub enum StoreError {
     /// The PostgreSQL layer failed (connect, pool, unavailable).
     #[error(transparent)]
     Db(#[from] DbError),
-
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 
     /// A secrets failure (bad material, wrong key).
     #[error(transparent)]
@@ -68,22 +58,19 @@ impl StoreError {
         DomainError::Forbidden(message.into()).into()
     }
 
+    /// Parses stored text into a domain enum; text the CHECK constraints admit always parses,
+    /// so a failure names `field` as a rule violation rather than panicking.
+    pub fn parse_stored<T>(field: &'static str, text: &str) -> Result<T, Self>
+    where
+        T: std::str::FromStr<Err = paperclip_domain::UnknownValue>,
+    {
+        text.parse()
+            .map_err(|e: paperclip_domain::UnknownValue| Self::invalid(field, e.to_string()))
+    }
+
     /// Wraps a sqlx error with what we were doing.
     pub fn sql(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
         let context = context.into();
         move |source| Self::Sql { context, source }
-    }
-
-    /// Wraps an I/O error with the action and path.
-    pub fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io {
-            action,
-            path,
-            source,
-        }
     }
 }

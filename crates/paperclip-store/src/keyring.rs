@@ -124,12 +124,16 @@ pub async fn rotate(s: &SecretsSettings, conn: &mut PgConnection) -> Result<Rota
         s.key_file.display(),
         chrono::Utc::now().format("%Y%m%d-%H%M%S")
     ));
-    fs::copy(&s.key_file, &backup)
-        .map_err(StoreError::io("cannot back up the old key to", &backup))?;
+    fs::copy(&s.key_file, &backup).map_err(paperclip_postgres::DbError::io(
+        "cannot back up the old key to",
+        &backup,
+    ))?;
     fs::set_permissions(&backup, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(StoreError::io("cannot restrict", &backup))?;
-    fs::rename(&next_path, &s.key_file)
-        .map_err(StoreError::io("cannot install the new key at", &s.key_file))?;
+        .map_err(paperclip_postgres::DbError::io("cannot restrict", &backup))?;
+    fs::rename(&next_path, &s.key_file).map_err(paperclip_postgres::DbError::io(
+        "cannot install the new key at",
+        &s.key_file,
+    ))?;
     if let Some(dir) = s.key_file.parent() {
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();

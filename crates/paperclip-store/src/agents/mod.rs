@@ -418,12 +418,7 @@ pub async fn transition(
     to: Lifecycle,
     reason: Option<&str>,
 ) -> Result<Agent> {
-    let from: AgentStatus = agent
-        .status
-        .parse()
-        .map_err(|e: paperclip_domain::UnknownValue| {
-            StoreError::invalid("status", e.to_string())
-        })?;
+    let from: AgentStatus = StoreError::parse_stored("status", &agent.status)?;
     // The rule decides whether the step is allowed; the statement only records it.
     agent_lifecycle(agent.id, from, to)?;
     let (sql, action) = match to {

@@ -22,11 +22,9 @@ pub const STATUSES: &[&str] = IssueStatus::NAMES;
 /// Priorities, most urgent first.
 pub const PRIORITIES: &[&str] = IssuePriority::NAMES;
 
-/// Parses a stored or validated status (the CHECK constraint and the handlers' validation
-/// admit only known values).
+/// Parses a stored or validated status.
 fn issue_status(s: &str) -> Result<IssueStatus> {
-    s.parse()
-        .map_err(|e: paperclip_domain::UnknownValue| StoreError::invalid("status", e.to_string()))
+    StoreError::parse_stored("status", s)
 }
 
 /// An issue as upstream serializes it (fields Paperclip does not model yet keep upstream's

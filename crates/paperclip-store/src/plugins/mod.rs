@@ -423,10 +423,11 @@ pub async fn apply_migrations(
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
-            return Err(StoreError::io(
+            return Err(paperclip_postgres::DbError::io(
                 "cannot read plugin migrations",
                 migrations_dir,
-            )(e))
+            )(e)
+            .into())
         }
     };
     files.sort();
@@ -457,7 +458,8 @@ async fn apply_locked(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = std::fs::read_to_string(file).map_err(StoreError::io("cannot read", file))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(paperclip_postgres::DbError::io("cannot read", file))?;
         let checksum = hex::encode(Sha256::digest(text.as_bytes()));
         let recorded: Option<(String, String)> = qa("SELECT checksum, status FROM plugin_migrations WHERE plugin_id = $1 AND migration_key = $2")
             .bind(plugin.id)
