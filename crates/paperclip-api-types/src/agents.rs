@@ -81,6 +81,8 @@ pub struct Wake {
     pub payload: Option<Value>,
     #[schemars(length(max = 200))]
     pub idempotency_key: Option<String>,
+    /// Start the agent's next session fresh (kept in the payload for adapters with sessions).
+    pub force_fresh_session: Option<bool>,
 }
 
 /// `POST /companies/{companyId}/agent-hires`: the hired agent (pending when the company requires
@@ -98,13 +100,4 @@ pub struct CreatedKey<K> {
     pub meta: K,
     /// The token (`pcp_…`); never stored, never shown again.
     pub key: String,
-}
-
-/// `POST /agents/{agentId}/wakeup`: the queued request; `deduplicated` when an earlier request
-/// with the same idempotency key answered (200 instead of 202).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct WakeupQueued<W> {
-    #[serde(flatten)]
-    pub wakeup: W,
-    pub deduplicated: bool,
 }

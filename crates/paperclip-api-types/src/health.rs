@@ -90,8 +90,15 @@ pub struct ServerFacts {
 
 /// Where startup recovery stands.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct StartupRecovery {
+    /// `pending` (not started), `recovering` (looking for runs a previous server left
+    /// running), `ready`, or `failed` (see `error`; expired leases are still recovered later).
     pub phase: String,
+    pub updated_at: String,
+    /// Runs found lost and marked `process_lost` at startup.
+    pub recovered_runs: usize,
+    pub error: Option<String>,
 }
 
 /// 200: the database answers. `status` is `ok`, or `degraded` while every pool connection is

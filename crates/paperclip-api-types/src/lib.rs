@@ -21,6 +21,7 @@ pub mod issues;
 pub mod plugins;
 pub mod projects;
 pub mod rpc;
+pub mod runs;
 pub mod secrets;
 
 /// For `Option<Option<T>>` patch fields: absent → `None`, `null` → `Some(None)`, a value →

@@ -68,6 +68,11 @@ impl InstancePaths {
         self.root.join("data").join("plugins")
     }
 
+    /// Heartbeat run logs (`<company>/<agent>/<run>.ndjson`, upstream's `local_file` store).
+    pub fn run_logs_dir(&self) -> PathBuf {
+        self.root.join("data").join("run-logs")
+    }
+
     /// Default backup folder.
     pub fn backups_dir(&self) -> PathBuf {
         self.root.join("data").join("backups")

@@ -105,6 +105,9 @@ pub struct SecretsSettings {
     pub key_file: PathBuf,
     /// `PAPERCLIP_SECRETS_MASTER_KEY`, when set (takes precedence over the file).
     pub env_key: Option<EnvKey>,
+    /// `PAPERCLIP_AGENT_JWT_SECRET`, when set: signs run tokens. Otherwise they are signed with a
+    /// key derived from the master key, which every replica shares already.
+    pub agent_jwt_secret: Option<EnvKey>,
 }
 
 /// The value of `PAPERCLIP_SECRETS_MASTER_KEY`; never printed.
@@ -310,6 +313,10 @@ fn secrets_settings(
         key_file,
         env_key: env
             .get("PAPERCLIP_SECRETS_MASTER_KEY")
+            .map(|k| EnvKey(k.to_string())),
+        agent_jwt_secret: env
+            .get("PAPERCLIP_AGENT_JWT_SECRET")
+            .filter(|k| !k.trim().is_empty())
             .map(|k| EnvKey(k.to_string())),
     })
 }

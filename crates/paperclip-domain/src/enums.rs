@@ -197,6 +197,25 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where a heartbeat run stands. `queued` and `running` are live; the rest are final.
+    RunStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        TimedOut = "timed_out",
+    }
+);
+
+impl RunStatus {
+    /// The run is still waiting or working.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,13 @@
 mod actor;
 mod enums;
 mod error;
+pub mod heartbeat;
 pub mod rules;
 
 pub use actor::{Actor, ActorKind};
 pub use enums::{
     AgentRole, AgentStatus, ApprovalStatus, ApprovalType, CompanyStatus, DeploymentMode, GoalLevel,
-    GoalStatus, IssuePriority, IssueStatus, ProjectStatus, UnknownValue, WakeupSource,
+    GoalStatus, IssuePriority, IssueStatus, ProjectStatus, RunStatus, UnknownValue, WakeupSource,
     WakeupTrigger,
 };
 pub use error::DomainError;

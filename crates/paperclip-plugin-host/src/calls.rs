@@ -382,30 +382,39 @@ async fn writes_inner(
                 .await
                 .map_err(from_db)?
                 .ok_or_else(|| RpcError::new(codes::INVALID_PARAMS, "assignee not found"))?;
-            if agent.status == "paused"
-                || agent.status == "terminated"
-                || agent.status == "pending_approval"
-            {
-                return not_queued(&format!("assignee agent is {}", agent.status));
-            }
-            let w = store::agents::NewWakeup {
-                source: "automation".into(),
-                trigger_detail: Some("system".into()),
-                reason: params
-                    .get("reason")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+            let w = store::runs::Wake {
+                source: paperclip_domain::WakeupSource::Automation,
+                trigger: Some(paperclip_domain::WakeupTrigger::System),
+                reason: Some(params.get("reason").and_then(Value::as_str).map_or_else(
+                    || format!("plugin:{}", slot.plugin.plugin_key),
+                    str::to_string,
+                )),
                 payload: Some(json!({"issueId": issue.id, "pluginKey": slot.plugin.plugin_key})),
                 idempotency_key: params
                     .get("idempotencyKey")
                     .and_then(Value::as_str)
                     .map(str::to_string),
+                context: store::runs::WakeContext {
+                    issue_id: Some(issue.id),
+                    ..Default::default()
+                },
             };
-            let (row, created) = store::agents::request_wakeup(&mut tx, &actor, &agent, &w)
+            // Admission (paused, terminated, budget, archived company, policy) is the engine's:
+            // a refused wakeup is recorded as skipped and reported with its reason.
+            let e = store::runs::enqueue(&mut tx, &actor, &agent, &w)
                 .await
                 .map_err(from_db)?;
             commit(tx).await?;
-            Ok(json!({"queued": true, "wakeupRequestId": row.id, "deduplicated": !created}))
+            Ok(match e.outcome {
+                store::runs::Outcome::Skipped(r) => json!({"queued": false, "reason": r.message(),
+                    "code": r.code(), "wakeupRequestId": e.wakeup.id}),
+                store::runs::Outcome::Duplicate => {
+                    json!({"queued": true, "wakeupRequestId": e.wakeup.id,
+                    "deduplicated": true, "runId": e.wakeup.run_id})
+                }
+                _ => json!({"queued": true, "wakeupRequestId": e.wakeup.id, "deduplicated": false,
+                    "runId": e.run().map(|r| r.id)}),
+            })
         }
         HostCall::StateGet | HostCall::StateSet | HostCall::StateDelete => {
             let k = paperclip_store::plugins::StateKey {

@@ -150,6 +150,28 @@ pub fn confine(cmd: &mut Command, policy: &Policy) -> Result<()> {
     Ok(())
 }
 
+/// For a process Paperclip starts but does not confine (an agent's own CLI, which needs its
+/// working directory and the network): a process group of its own, so a cancel or timeout
+/// reaches everything it started, and death with the server. Start it with
+/// [`spawn_on_stable_thread`], as [`confine`]d commands.
+pub fn own_group_dying_with_server(cmd: &mut Command) {
+    cmd.process_group(0);
+    let parent = nix::unistd::getpid();
+    // SAFETY: as in `confine`: only prctl and getppid run in the forked child, on values built
+    // before the fork; errors are raw OS codes.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            use std::io::Error;
+            rules::die_with_parent().map_err(|e| Error::from_raw_os_error(e as i32))?;
+            if nix::unistd::getppid() != parent {
+                return Err(Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
 type LimitList = [Option<(Resource, u64)>; 6];
 
 fn limits(l: &Limits) -> LimitList {

@@ -12,7 +12,7 @@ mod error;
 
 pub use account::Account;
 pub use confine::{
-    confine, landlock_support, spawn_on_stable_thread, system_read_paths, LandlockSupport, Limits,
-    Network, Policy,
+    confine, landlock_support, own_group_dying_with_server, spawn_on_stable_thread,
+    system_read_paths, LandlockSupport, Limits, Network, Policy,
 };
 pub use error::{Result, SandboxError};

@@ -15,6 +15,9 @@ use tokio::net::TcpListener;
 use crate::plugin_host::{PluginHost, WorkerSandbox};
 use crate::tasks::Supervisor;
 use crate::{AppState, BackupState, SecretsState, ServerInfo};
+use paperclip_runs::adapters::Registry;
+use paperclip_runs::token::RunTokens;
+use paperclip_runs::{Engine, EngineConfig};
 
 /// Everything a server needs, resolved once.
 #[derive(Debug)]
@@ -38,6 +41,11 @@ pub struct AppConfig {
     pub backup: BackupState,
     /// When this process started (`/api/health`).
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The heartbeat engine.
+    pub engine: EngineConfig,
+    /// `PAPERCLIP_AGENT_JWT_SECRET`, if set (else run tokens are signed with a key derived from
+    /// the master key).
+    pub agent_jwt_secret: Option<String>,
 }
 
 impl AppConfig {
@@ -50,6 +58,17 @@ impl AppConfig {
         key: MasterKey,
     ) -> paperclip_sandbox::Result<Self> {
         Ok(Self {
+            engine: EngineConfig::new(
+                settings.paths.run_logs_dir(),
+                migration_url.clone(),
+                // Embedded PostgreSQL belongs to this server alone (the instance lock says so).
+                database_mode == "embedded-postgres",
+            ),
+            agent_jwt_secret: settings
+                .secrets
+                .agent_jwt_secret
+                .as_ref()
+                .map(|k| k.0.clone()),
             sandbox: WorkerSandbox::new(settings.paths.plugin_data_dir())?,
             backup: BackupState {
                 enabled: settings.backup.enabled,
@@ -81,6 +100,13 @@ impl AppConfig {
         instance: &Path,
     ) -> paperclip_sandbox::Result<Self> {
         Ok(Self {
+            // A test database may be shared by several servers (replica tests): leases decide.
+            engine: EngineConfig::new(
+                instance.join("data").join("run-logs"),
+                url.to_string(),
+                false,
+            ),
+            agent_jwt_secret: None,
             sandbox: WorkerSandbox::new(instance.join("data").join("plugins"))?,
             backup: BackupState {
                 enabled: false,
@@ -111,6 +137,11 @@ pub struct App {
 impl App {
     /// Assembles the state; nothing runs until [`App::start_background`] and [`App::serve`].
     pub fn new(cfg: AppConfig) -> Self {
+        let tokens = RunTokens::new(
+            cfg.agent_jwt_secret
+                .unwrap_or_else(|| cfg.key.derive_hex("agent-run-jwt"))
+                .as_bytes(),
+        );
         let secrets = Arc::new(SecretsState {
             key: cfg.key,
             strict: cfg.strict_secrets,
@@ -121,8 +152,16 @@ impl App {
             secrets.clone(),
             cfg.sandbox,
         );
+        let runs = Engine::new(
+            cfg.engine,
+            cfg.db.clone(),
+            secrets.clone(),
+            tokens,
+            Registry::builtin(),
+        );
         Self {
             state: AppState {
+                runs,
                 db: cfg.db,
                 info: Arc::new(ServerInfo {
                     deployment_mode: cfg.deployment_mode,
@@ -139,12 +178,35 @@ impl App {
     }
 
     /// Starts the background work under the supervisor: the plugin reconciler (workers of
-    /// ready plugins; every replica reconciles against the database) and scheduled backups.
+    /// ready plugins; every replica reconciles against the database), the heartbeat engine (its
+    /// claim loop, leases and timer) and scheduled backups.
     pub fn start_background(&self) {
         let plugins = self.state.plugins.clone();
         self.state.tasks.service("pluginReconciler", move || {
             plugins.clone().reconcile_forever()
         });
+        let engine = self.state.runs.clone();
+        self.state
+            .tasks
+            .service("heartbeatEngine", move || engine.clone().claim_forever());
+        let engine = self.state.runs.clone();
+        self.state.tasks.every(
+            "heartbeatLeases",
+            std::time::Duration::from_secs(5),
+            move || {
+                let e = engine.clone();
+                Box::pin(async move { e.lease_round().await })
+            },
+        );
+        let engine = self.state.runs.clone();
+        self.state.tasks.every(
+            "heartbeatTimer",
+            std::time::Duration::from_secs(1),
+            move || {
+                let e = engine.clone();
+                Box::pin(async move { e.timer_round().await })
+            },
+        );
         crate::background::start(&self.state);
     }
 
@@ -154,12 +216,33 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if let Ok(addr) = listener.local_addr() {
+            // Agents call back on loopback when the server listens on every address.
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            self.state
+                .runs
+                .set_api_url(format!("http://{host}:{}/api", addr.port()));
+        }
         crate::serve(listener, self.state.clone(), shutdown).await
     }
 
-    /// Stops the background work and the plugin workers, then closes the pool.
+    /// Stops the background work, the heartbeat runs of this server (recorded as failed with
+    /// `server_shutdown`) and the plugin workers, then closes the pool.
     pub async fn shutdown(&self) {
         self.state.tasks.shutdown();
+        self.state
+            .runs
+            .shutdown(std::time::Duration::from_secs(5))
+            .await;
         self.state.plugins.stop_all().await;
         self.state.db.close().await;
     }

@@ -220,6 +220,26 @@ impl<Q: schemars::JsonSchema> QueryMap<Q> {
         self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
+    /// A comma-separated list (`status=todo,in_progress`), blanks dropped, each value checked
+    /// against `allowed` (a 400 naming the parameter otherwise).
+    pub fn csv(&self, name: &str, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+        let values: Vec<String> = self
+            .text(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut p = Problems::default();
+        for v in &values {
+            p.one_of(name, v, allowed);
+        }
+        p.finish()?;
+        Ok(values)
+    }
+
     /// A UUID parameter; anything else is a 400 naming it.
     pub fn uuid(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
         self.text(name)

@@ -58,8 +58,16 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<Health>, Down> {
                 .started_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         },
-        startup_recovery: StartupRecovery {
-            phase: "ready".into(),
+        startup_recovery: {
+            let r = state.runs.recovery();
+            StartupRecovery {
+                phase: r.phase.into(),
+                updated_at: r
+                    .updated_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                recovered_runs: r.recovered_runs,
+                error: r.error,
+            }
         },
         database: DatabaseHealth {
             mode: info.database_mode,

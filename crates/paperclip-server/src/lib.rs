@@ -77,6 +77,8 @@ pub struct AppState {
     pub plugins: Arc<paperclip_plugin_host::PluginHost>,
     /// Background tasks of this process (status in `/api/health`).
     pub tasks: Arc<tasks::Supervisor>,
+    /// The heartbeat engine of this process.
+    pub runs: Arc<paperclip_runs::Engine>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -111,7 +113,20 @@ fn api() -> api::Api {
         .get("/agents/{agentId}/keys", "List API keys (board)", agents::list_keys)
         .post("/agents/{agentId}/keys", "Create an API key; the plaintext is returned once (board)", agents::create_key)
         .delete("/agents/{agentId}/keys/{keyId}", "Revoke an API key (board)", agents::revoke_key)
-        .post("/agents/{agentId}/wakeup", "Queue a wakeup request (idempotencyKey deduplicates)", agents::wakeup)
+        .post("/agents/{agentId}/wakeup", "Queue a wakeup: 202 with the run that answers it (new or coalesced), 200 for a repeated idempotencyKey, 409 with the reason when not admitted", agents::wakeup)
+        .tag("heartbeat-runs")
+        .post("/agents/{agentId}/heartbeat/invoke", "Run a heartbeat now (on_demand): 202 with the queued run", runs::invoke)
+        .get("/agents/me/inbox-lite", "The calling agent's open issues in pick order (agent)", runs::inbox_lite)
+        .get("/companies/{companyId}/heartbeat-runs", "List runs, newest first (filters: agentId, status csv, limit)", runs::list)
+        .get("/companies/{companyId}/live-runs", "Queued and running runs", runs::live)
+        .get("/heartbeat-runs/{runId}", "Get a run", runs::get)
+        .get("/heartbeat-runs/{runId}/events", "Run events after a sequence number (afterSeq, limit)", runs::events)
+        .get("/heartbeat-runs/{runId}/log", "A slice of the run's NDJSON log (offset, limitBytes)", runs::log)
+        .post("/heartbeat-runs/{runId}/cancel", "Cancel a run: a queued one at once, a running one by stopping its process group (board)", runs::cancel)
+        .get("/issues/{issueId}/runs", "Runs for an issue, newest first", runs::issue_runs)
+        .get("/issues/{issueId}/active-run", "The run holding an issue now, or null", runs::active_run)
+        .get("/issues/{issueId}/heartbeat-context", "An issue with ancestors, project, goal, plan, recent comments and its active run", runs::heartbeat_context)
+        .get("/adapters", "Adapters this server runs", runs::adapters)
         .tag("issues")
         .get("/companies/{companyId}/issues", "List issues (filters: status csv, assigneeAgentId, assigneeUserId, projectId, parentId, q, limit, offset)", issues::list)
         .post("/companies/{companyId}/issues", "Create an issue", issues::create)

@@ -32,6 +32,7 @@ const NO_BODY: &[&str] = &[
     "POST /api/plugins/{pluginId}/enable",
     "POST /api/plugins/{pluginId}/disable",
     "POST /api/instance/database-backups",
+    "POST /api/heartbeat-runs/{runId}/cancel",
 ];
 
 #[test]

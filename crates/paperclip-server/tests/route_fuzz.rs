@@ -134,6 +134,9 @@ async fn no_operation_answers_5xx_to_hostile_input() {
         None,
     )
     .await;
+    // The assignment queued a heartbeat run.
+    let (_, runs) = app.get(&format!("/companies/{cid}/heartbeat-runs")).await;
+    let run = runs[0].clone();
     let real = |param: &str| -> String {
         let v = match param {
             "companyId" => &c["id"],
@@ -145,6 +148,7 @@ async fn no_operation_answers_5xx_to_hostile_input() {
             "secretId" => &secret["id"],
             "commentId" => &comment["id"],
             "keyId" => &key["id"],
+            "runId" => &run["id"],
             "key" => return "plan".into(),
             "pluginId" => return "no-such-plugin".into(),
             "path" => return "x".into(),

@@ -221,5 +221,9 @@ pub async fn decide(
         },
     )
     .await?;
+    // The requester hears the decision (a resubmission goes back to the board, not to it).
+    if let (Some(agent), false) = (a.requested_by_agent_id, decision == Decision::Resubmit) {
+        crate::runs::wake_for_approval(conn, actor, agent, a.id, to).await?;
+    }
     Ok(updated)
 }

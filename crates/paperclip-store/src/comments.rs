@@ -93,6 +93,7 @@ pub async fn create(
         },
     )
     .await?;
+    crate::runs::wake_for_comment(conn, actor, issue, c.id, body).await?;
     Ok(c)
 }
 

@@ -49,6 +49,8 @@ pub struct NewCost {
     pub output_tokens: i64,
     pub cost_cents: i64,
     pub occurred_at: Option<DateTime<Utc>>,
+    /// The heartbeat run that spent it.
+    pub heartbeat_run_id: Option<Uuid>,
 }
 
 /// Records a cost, then enforces the agent's monthly budget in the same transaction: at 80 % a
@@ -74,8 +76,8 @@ pub async fn record(
     }
     let e: CostEvent = qa(
         "INSERT INTO cost_events (company_id, agent_id, issue_id, project_id, goal_id, billing_code, provider, model,
-                                  input_tokens, cached_input_tokens, output_tokens, cost_cents, occurred_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($13, now()))
+                                  input_tokens, cached_input_tokens, output_tokens, cost_cents, occurred_at, heartbeat_run_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($13, now()), $14)
          RETURNING id, company_id, agent_id, issue_id, project_id, goal_id, billing_code, provider, model,
                    input_tokens, cached_input_tokens, output_tokens, cost_cents, occurred_at, created_at",
     )
@@ -92,6 +94,7 @@ pub async fn record(
     .bind(c.output_tokens)
     .bind(c.cost_cents)
     .bind(c.occurred_at)
+    .bind(c.heartbeat_run_id)
     .fetch_one(&mut *conn)
     .await
     .map_err(StoreError::sql("cannot record the cost"))?;
@@ -139,12 +142,20 @@ async fn enforce_agent_budget(
             .execute(&mut *conn)
             .await
             .map_err(StoreError::sql("cannot pause the agent"))?;
+        let cancelled = crate::runs::cancel_queued_for_agent(
+            conn,
+            agent_id,
+            "budget_exhausted",
+            "the agent's monthly budget is spent",
+        )
+        .await?;
         activity::record(conn, &system, Entry {
             company_id,
             action: "agent.budget_hard_stop",
             entity_type: "agent",
             entity_id: agent_id.to_string(),
-            details: json!({"spentMonthlyCents": spent, "budgetMonthlyCents": budget, "priority": "high"}),
+            details: json!({"spentMonthlyCents": spent, "budgetMonthlyCents": budget, "priority": "high",
+                            "cancelledQueuedRuns": cancelled}),
         })
         .await?;
     } else if spent * 100 >= budget * 80 && spent < budget {

@@ -21,6 +21,7 @@ pub mod migrate;
 pub mod orchestration;
 pub mod plugins;
 pub mod projects;
+pub mod runs;
 pub mod secrets;
 
 /// Start of the current UTC calendar month, the budget window.

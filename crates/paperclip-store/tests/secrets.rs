@@ -39,6 +39,7 @@ fn settings(dir: &std::path::Path) -> SecretsSettings {
         strict_mode: false,
         key_file: dir.join("secrets").join("master.key"),
         env_key: None,
+        agent_jwt_secret: None,
     }
 }
 

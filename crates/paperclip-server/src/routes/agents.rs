@@ -1,27 +1,25 @@
 //! Agents: create/list/read/patch, lifecycle, hires, API keys and wakeups.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use paperclip_api_types::agents::*;
 use paperclip_store::{
     self as store,
-    agents::{Agent, AgentPatch, Lifecycle, NewAgent, NewWakeup, ROLES},
+    agents::{Agent, AgentPatch, Lifecycle, NewAgent, ROLES},
     Actor,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use paperclip_api_types::common::Ok;
-use paperclip_store::agents::{ApiKey, Wakeup};
+use paperclip_api_types::runs::Invoked;
+use paperclip_store::agents::ApiKey;
 use paperclip_store::approvals::Approval;
+use paperclip_store::runs::{Run, Wakeup};
 
 use crate::auth::{require_board, Auth};
-use crate::doc::{Created, Statuses, WithStatus};
+use crate::doc::{Created, WithStatus};
 
-impl Statuses for WakeupQueued<Wakeup> {
-    const STATUSES: &'static [u16] = &[202, 200];
-}
 use crate::extract::{path_id, JsonBody, Problems};
 use crate::{ApiError, AppState};
 
@@ -101,6 +99,33 @@ fn check_shapes(
     }
 }
 
+/// The adapter's own rules for its `adapterConfig` and the heartbeat policy in `runtimeConfig`:
+/// a 422 naming the field (`adapterConfig.command`, `runtimeConfig.heartbeat.intervalSec`).
+fn check_runtime(
+    s: &AppState,
+    adapter_type: &str,
+    adapter_config: &Value,
+    runtime_config: Option<&Value>,
+) -> Result<(), ApiError> {
+    let refuse = |field: &str, message: String| ApiError::Unprocessable {
+        message: format!("{field}: {message}"),
+        details: json!([{"code": "invalid_config", "path": field.split('.').collect::<Vec<_>>(), "message": message}]),
+    };
+    s.runs
+        .adapters()
+        .validate(adapter_type, adapter_config)
+        .map_err(|p| refuse(&p.field, p.message))?;
+    if let Some(rc) = runtime_config {
+        paperclip_domain::heartbeat::HeartbeatPolicy::from_runtime_config(rc).map_err(
+            |e| match e {
+                paperclip_domain::DomainError::Invalid { field, message } => refuse(field, message),
+                other => ApiError::from(other),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Validates and normalizes `adapterConfig.env` (secret references in the same company, strict
 /// mode, no redacted placeholders).
 async fn check_adapter_env(
@@ -130,6 +155,12 @@ pub async fn create(
         "create agents directly (agents request hires with POST /companies/:id/agent-hires)",
     )?;
     let mut new = b.validate("idle")?;
+    check_runtime(
+        &s,
+        &new.adapter_type,
+        &new.adapter_config,
+        new.runtime_config.as_ref(),
+    )?;
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
     check_adapter_env(&mut tx, &s, c.id, &mut new.adapter_config).await?;
@@ -155,6 +186,12 @@ pub async fn hire(
     } else {
         "idle"
     })?;
+    check_runtime(
+        &s,
+        &new.adapter_type,
+        &new.adapter_config,
+        new.runtime_config.as_ref(),
+    )?;
     check_adapter_env(&mut tx, &s, c.id, &mut new.adapter_config).await?;
     let a = store::agents::create(&mut tx, &actor, c.id, &new).await?;
     let approval = if needs_approval {
@@ -251,6 +288,14 @@ pub async fn patch(
     p.finish()?;
     let mut tx = s.db.begin().await?;
     let a = super::agent(&mut tx, &actor, &id).await?;
+    if b.adapter_type.is_some() || b.adapter_config.is_some() || b.runtime_config.is_some() {
+        check_runtime(
+            &s,
+            b.adapter_type.as_deref().unwrap_or(&a.adapter_type),
+            b.adapter_config.as_ref().unwrap_or(&a.adapter_config),
+            b.runtime_config.as_ref(),
+        )?;
+    }
     let mut adapter_config = b.adapter_config;
     if let Some(config) = adapter_config.as_mut() {
         check_adapter_env(&mut tx, &s, a.company_id, config).await?;
@@ -395,7 +440,7 @@ pub async fn wakeup(
     Auth(actor): Auth,
     Path(id): Path<String>,
     JsonBody(b): JsonBody<Wake>,
-) -> Result<WithStatus<WakeupQueued<Wakeup>>, ApiError> {
+) -> Result<WithStatus<Invoked<Wakeup, Run>>, ApiError> {
     let source = b.source.unwrap_or_else(|| "on_demand".into());
     let mut p = Problems::default();
     p.one_of("source", &source, SOURCES);
@@ -404,38 +449,43 @@ pub async fn wakeup(
     }
     p.opt_text("reason", b.reason.as_deref(), 2000);
     p.opt_text("idempotencyKey", b.idempotency_key.as_deref(), 200);
-    p.finish()?;
-    let mut tx = s.db.begin().await?;
-    let a = super::agent(&mut tx, &actor, &id).await?;
-    if a.status == "terminated" {
-        return Err(ApiError::Conflict {
-            message: "Agent is terminated".into(),
-            details: json!({"agentId": a.id}),
-        });
+    // The task rides in the payload, as upstream's clients send it.
+    let issue_id = match b
+        .payload
+        .as_ref()
+        .and_then(|v| v.get("issueId").or_else(|| v.get("taskId")))
+    {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let parsed = v.as_str().and_then(|s| Uuid::parse_str(s).ok());
+            if parsed.is_none() {
+                p.add(
+                    "payload.issueId",
+                    "invalid_string",
+                    "payload.issueId must be a UUID",
+                );
+            }
+            parsed
+        }
+    };
+    if b.payload.as_ref().is_some_and(|v| !v.is_object()) {
+        p.add("payload", "invalid_type", "payload must be an object");
     }
-    let (w, created) = store::agents::request_wakeup(
-        &mut tx,
-        &actor,
-        &a,
-        &NewWakeup {
-            source,
-            trigger_detail: b.trigger_detail,
-            reason: b.reason,
-            payload: b.payload,
-            idempotency_key: b.idempotency_key,
+    p.finish()?;
+    let mut payload = b.payload;
+    if let Some(f) = b.force_fresh_session {
+        payload.get_or_insert_with(|| json!({}))["forceFreshSession"] = json!(f);
+    }
+    let w = store::runs::Wake {
+        source: source.parse().expect("checked"),
+        trigger: b.trigger_detail.map(|t| t.parse().expect("checked")),
+        reason: b.reason,
+        payload,
+        idempotency_key: b.idempotency_key,
+        context: store::runs::WakeContext {
+            issue_id,
+            ..Default::default()
         },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(WithStatus {
-        status: if created {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::OK
-        },
-        body: WakeupQueued {
-            wakeup: w,
-            deduplicated: !created,
-        },
-    })
+    };
+    super::runs::wake(&s, &actor, &id, w).await
 }

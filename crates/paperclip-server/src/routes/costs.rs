@@ -68,6 +68,8 @@ pub async fn create(
             output_tokens: b.output_tokens,
             cost_cents: b.cost_cents,
             occurred_at: b.occurred_at,
+            // A cost reported by an agent inside a heartbeat belongs to that run.
+            heartbeat_run_id: actor.run_id,
         },
     )
     .await?;

@@ -22,7 +22,7 @@ use crate::doc::Created;
 use crate::views::{self, IssueList};
 
 type View = IssueView<Issue>;
-type Detail = IssueDetail<Issue, Project, Goal, Document>;
+pub(crate) type Detail = IssueDetail<Issue, Project, Goal, Document>;
 use crate::extract::{path_id, JsonBody, Problems, QueryMap};
 use crate::{ApiError, AppState};
 
@@ -33,20 +33,7 @@ pub async fn list(
     Path(cid): Path<String>,
     q: QueryMap<IssueListQuery>,
 ) -> Result<Json<IssueList>, ApiError> {
-    let statuses: Vec<String> = q
-        .text("status")
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut p = Problems::default();
-    for st in &statuses {
-        p.one_of("status", st, STATUSES);
-    }
-    p.finish()?;
+    let statuses = q.csv("status", STATUSES)?;
     // `assigneeAgentId=me` is an agent's own inbox.
     let assignee = match q.text("assigneeAgentId") {
         Some("me") => Some(actor.agent_id().ok_or_else(|| ApiError::validation(vec![json!({"code": "invalid_string", "path": ["assigneeAgentId"], "message": "assigneeAgentId=me needs an agent API key"})]))?),

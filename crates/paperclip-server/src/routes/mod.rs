@@ -10,6 +10,7 @@ pub mod instance;
 pub mod issues;
 pub mod plugins;
 pub mod projects;
+pub mod runs;
 pub mod secrets;
 
 use paperclip_store::{self as store, companies::Company, issues::Issue, Actor};

@@ -67,6 +67,32 @@ impl TestApp {
         }
     }
 
+    /// Another server (replica) over the same database, with its own pool and instance folder;
+    /// answers its API base URL. It runs until the test ends.
+    pub async fn replica(&self, name: &str) -> String {
+        let pool = Db::connect(
+            &self.db.url,
+            &PoolSettings {
+                max_connections: 20,
+                connect_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                prepared_statements: None,
+            },
+        )
+        .await
+        .unwrap();
+        let instance =
+            std::env::temp_dir().join(format!("paperclip-test-instance-{}-{name}", self.db.name));
+        let config =
+            AppConfig::local(pool, &self.db.url, test_key(), &instance).expect("plugin sandbox");
+        let app = App::new(config);
+        app.start_background();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { app.serve(listener, std::future::pending()).await });
+        base
+    }
+
     /// A request as the board (or as an agent with `token`).
     pub async fn call(
         &self,

@@ -1,10 +1,8 @@
-//! Agents: the org tree, lifecycle, API keys and the wakeup queue.
+//! Agents: the org tree, lifecycle and API keys (wakeups and runs live in [`crate::runs`]).
 
 mod keys;
-mod wakeups;
 
 pub use keys::*;
-pub use wakeups::*;
 
 use std::collections::HashMap;
 

@@ -52,11 +52,17 @@ pub async fn checkout(
     }
     let won: Option<Uuid> = qs(
         "UPDATE issues SET assignee_agent_id = $2, assignee_user_id = NULL, status = 'in_progress',
-                started_at = COALESCE(started_at, now()), checkout_run_id = $3, execution_locked_at = now(),
+                started_at = COALESCE(started_at, now()), checkout_run_id = $3, execution_run_id = $3,
+                execution_locked_at = now(),
                 status_version = status_version + CASE WHEN status <> 'in_progress' THEN 1 ELSE 0 END
          WHERE id = $1
            AND (status = ANY($4) OR (status = 'in_progress' AND assignee_agent_id = $2))
            AND (assignee_agent_id IS NULL OR assignee_agent_id = $2)
+           -- One run owns a checkout: another live run of the agent is refused; a run that has
+           -- ended (or a checkout made outside any run) hands over.
+           AND (checkout_run_id IS NULL OR checkout_run_id IS NOT DISTINCT FROM $3
+                OR NOT EXISTS (SELECT 1 FROM heartbeat_runs r
+                               WHERE r.id = issues.checkout_run_id AND r.status IN ('queued', 'running')))
          RETURNING id",
     )
     .bind(issue.id)
@@ -78,6 +84,11 @@ pub async fn checkout(
         details: json!({"identifier": issue.identifier, "agentId": agent_id, "previousStatus": issue.status}),
     })
     .await?;
+    // The board checking an issue out for an agent means "work on this now" (upstream wakes the
+    // agent with `issue_checked_out`); an agent checking out for itself is already awake.
+    if actor.agent_id().is_none() {
+        crate::runs::wake_assignee(conn, actor, agent_id, issue.id, "issue_checked_out").await?;
+    }
     Ok(current)
 }
 

@@ -381,6 +381,9 @@ pub async fn create(
         },
     )
     .await?;
+    if let Some(agent) = n.assignee_agent_id {
+        crate::runs::wake_assignee(conn, actor, agent, id, "issue_assigned").await?;
+    }
     Ok(get(conn, id).await?.expect("just inserted"))
 }
 
@@ -545,6 +548,9 @@ pub async fn update(
         },
     )
     .await?;
+    if let Some(to) = agent.filter(|a| Some(*a) != issue.assignee_agent_id) {
+        crate::runs::wake_assignee(conn, actor, to, issue.id, "issue_assigned").await?;
+    }
     Ok(get(conn, issue.id).await?.expect("exists"))
 }
 
