@@ -73,6 +73,9 @@ pub enum Command {
     /// Plugins: install, list, enable, disable, uninstall.
     #[command(subcommand)]
     Plugin(crate::plugins::PluginCommand),
+    /// Heartbeats: run one now and stream its log.
+    #[command(subcommand)]
+    Heartbeat(HeartbeatCommand),
     /// Move inline sensitive env values into secrets (alias of `secrets migrate-inline-env`).
     #[command(name = "secrets:migrate-inline-env", hide = true)]
     SecretsMigrateAlias {
@@ -81,6 +84,12 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HeartbeatCommand {
+    /// Wake an agent through the running server and stream the run's live log.
+    Run(crate::heartbeat::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +192,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             crate::secrets::configure(&section, provider, strict, key_file)
         }
         Command::Plugin(cmd) => crate::plugins::run(cmd).await,
+        Command::Heartbeat(HeartbeatCommand::Run(args)) => crate::heartbeat::run(args).await,
         Command::Secrets(SecretsCommand::RotateMasterKey) => {
             crate::secrets::rotate_master_key().await
         }

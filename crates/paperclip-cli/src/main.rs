@@ -5,6 +5,7 @@ mod backups;
 mod cli;
 mod db;
 mod doctor;
+mod heartbeat;
 mod plugins;
 mod run;
 mod secrets;

@@ -22,6 +22,15 @@ const OUTPUT_MARK_EVERY: Duration = Duration::from_millis(500);
 pub(crate) async fn execute(engine: &Engine, claimed: Claimed, stop: Stop) {
     let run_id = claimed.run.id;
     let started = Instant::now();
+    let claimed_by = format!("claimed by {}", engine.cfg.owner);
+    let r = async {
+        let mut conn = engine.db.session().await?;
+        runs::append_event(&mut conn, run_id, &NewEvent::lifecycle("info", claimed_by)).await?;
+        conn.close().await?;
+        Ok(())
+    }
+    .await;
+    quietly(run_id, "record the claim", r);
     let outcome = match prepare(engine, &claimed).await {
         Ok((ctx, redactor)) => work(engine, &claimed, ctx, redactor, stop).await,
         Err(outcome) => (outcome, None),

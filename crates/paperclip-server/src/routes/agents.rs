@@ -487,5 +487,5 @@ pub async fn wakeup(
             ..Default::default()
         },
     };
-    super::runs::wake(&s, &actor, &id, w).await
+    super::runs::wake(&s, &actor, &id, w, false).await
 }

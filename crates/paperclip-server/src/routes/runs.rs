@@ -232,6 +232,7 @@ pub(crate) async fn wake(
     actor: &Actor,
     agent_raw: &str,
     w: Wake,
+    invoked: bool,
 ) -> Result<WithStatus<Invoked<Wakeup, Run>>, ApiError> {
     let mut tx = s.db.begin().await?;
     let a = super::agent(&mut tx, actor, agent_raw).await?;
@@ -245,6 +246,22 @@ pub(crate) async fn wake(
         }
     }
     let e = runs::enqueue(&mut tx, actor, &a, &w).await?;
+    if invoked {
+        if let Some(run) = e.run() {
+            store::activity::record(
+                &mut tx,
+                actor,
+                store::activity::Entry {
+                    company_id: a.company_id,
+                    action: "heartbeat.invoked",
+                    entity_type: "agent",
+                    entity_id: a.id.to_string(),
+                    details: json!({"runId": run.id, "wakeupRequestId": e.wakeup.id}),
+                },
+            )
+            .await?;
+        }
+    }
     tx.commit().await?;
     answer(e)
 }
@@ -270,7 +287,7 @@ pub async fn invoke(
             ..WakeContext::default()
         },
     };
-    let answer = wake(&s, &actor, &id, w).await?;
+    let answer = wake(&s, &actor, &id, w, true).await?;
     Ok(answer)
 }
 
