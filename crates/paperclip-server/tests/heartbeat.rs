@@ -867,3 +867,83 @@ async fn two_replicas_run_each_of_200_wakeups_once() {
         "{here} of 200 ran on the first replica"
     );
 }
+
+/// A tiny agent endpoint: calls back into the API with the run token while the request is open,
+/// then answers as `mode` says.
+async fn agent_endpoint(mode: &'static str) -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/wake",
+        post(move |axum::Json(p): axum::Json<Value>| async move {
+            let me = reqwest::Client::new()
+                .get(format!("{}/agents/me", p["apiUrl"].as_str().unwrap()))
+                .bearer_auth(p["runToken"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            match mode {
+                "fail" => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"me": me}))),
+                "slow" => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    (StatusCode::OK, axum::Json(json!({})))
+                }
+                _ => (
+                    StatusCode::OK,
+                    axum::Json(json!({"me": me, "task": p["context"]["taskId"], "extra": p["extra"],
+                                      "usage": {"provider": "remote", "model": "r1", "inputTokens": 7, "outputTokens": 3, "costCents": 2}})),
+                ),
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wake", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn the_http_adapter_posts_the_run_and_the_agent_calls_back_with_its_token() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Remote Co").await;
+    for (mode, expected) in [
+        ("ok", "succeeded"),
+        ("fail", "failed"),
+        ("slow", "timed_out"),
+    ] {
+        let url = agent_endpoint(mode).await;
+        let (s, a) = app
+            .post(&format!("/companies/{}/agents", id(&c)),
+                  json!({"name": format!("Remote {mode}"), "adapterType": "http",
+                         "adapterConfig": {"url": url, "timeoutSec": 2, "payloadTemplate": {"extra": "from template"}}}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        let i = app
+            .issue(&c, json!({"title": format!("remote {mode}")}))
+            .await;
+        let (s, inv) = app
+            .post(
+                &format!("/agents/{}/heartbeat/invoke", id(&a)),
+                json!({"issueId": id(&i)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{inv}");
+        let r = finished(&app, inv["run"]["id"].as_str().unwrap()).await;
+        assert_eq!(r["status"], expected, "{mode}: {r}");
+        if mode == "ok" {
+            assert_eq!(
+                r["resultJson"]["me"], 200,
+                "the agent called back while the request was open: {r}"
+            );
+            assert_eq!(r["resultJson"]["task"], i["id"], "{r}");
+            assert_eq!(r["resultJson"]["extra"], "from template", "{r}");
+            assert_eq!(r["usageJson"]["costCents"], 2, "{r}");
+            let log = log_of(&app, id(&r)).await;
+            assert!(
+                !log.contains("eyJ"),
+                "the run token is not in the log: {log}"
+            );
+        }
+    }
+}
