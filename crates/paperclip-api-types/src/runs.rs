@@ -88,3 +88,86 @@ pub struct HeartbeatContext<I, C, R> {
     pub recent_comments: Vec<C>,
     pub active_run: Option<R>,
 }
+
+/// Body of `POST /agents/{agentId}/runtime-state/reset-session`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetSession {
+    /// One task's session (an issue id, or `default`); all sessions when absent.
+    #[schemars(length(min = 1, max = 200))]
+    pub task_key: Option<String>,
+}
+
+/// `POST /agents/{agentId}/runtime-state/reset-session`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsCleared {
+    pub ok: bool,
+    pub sessions_cleared: u64,
+}
+
+/// Query of the instructions bundle's file routes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstructionsFileQuery {
+    /// A relative path inside the bundle (default `AGENTS.md`).
+    pub path: Option<String>,
+}
+
+/// Body of `PUT /agents/{agentId}/instructions-bundle/file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutInstructionsFile {
+    #[schemars(length(min = 1, max = 200))]
+    pub path: String,
+    #[schemars(length(max = 262144))]
+    pub content: String,
+}
+
+/// One file of a bundle, without its content.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleFile {
+    pub path: String,
+    pub size: usize,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `GET /agents/{agentId}/instructions-bundle`: the agent's instructions, given to coding agents
+/// at every run after the Paperclip skill.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstructionsBundle {
+    pub agent_id: Uuid,
+    /// `managed`: the files live in Paperclip's database.
+    pub mode: String,
+    pub entry_file: String,
+    pub files: Vec<BundleFile>,
+}
+
+/// A skill Paperclip serves (`GET /skills/{skillName}`).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Skill {
+    pub name: String,
+    pub description: String,
+    /// The skill text (markdown).
+    pub markdown: String,
+}
+
+/// One entry of `GET /skills/index`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillRef {
+    pub name: String,
+    pub description: String,
+    pub url: String,
+}
+
+/// Body of `POST /companies/{companyId}/adapters/{type}/test-environment`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestEnvironment {
+    /// The configuration to test (an agent's `adapterConfig`); defaults apply when absent.
+    pub adapter_config: Option<Value>,
+}

@@ -8,7 +8,7 @@ use paperclip_store::runs::{self, Claimed, Finish, NewEvent, Spawned};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::adapters::{Outcome, Output, RunContext, Stop};
+use crate::adapters::{Outcome, Output, RunContext, SessionChange, Stop};
 use crate::log::{self, LogWriter, Redactor};
 use crate::token::RunClaims;
 use crate::{procfs, Engine};
@@ -59,6 +59,14 @@ pub(crate) async fn execute(engine: &Engine, claimed: Claimed, stop: Stop) {
         stderr_excerpt: summary.stderr_excerpt,
         external_run_id: outcome.external_run_id.clone(),
         cost: outcome.cost.clone(),
+        session: match &outcome.session {
+            SessionChange::Keep => None,
+            SessionChange::Set { id, display } => Some(runs::SessionWrite::Set {
+                id: id.clone(),
+                display: display.clone(),
+            }),
+            SessionChange::Clear => Some(runs::SessionWrite::Clear),
+        },
     };
     let message = format!(
         "run {} in {} ms{}",
@@ -189,6 +197,19 @@ async fn prepare(engine: &Engine, c: &Claimed) -> Result<(RunContext, Redactor),
             env.push((k.to_string(), v));
         }
     }
+    let (session, task, instructions) = memory(engine, c).await.map_err(|e| {
+        Outcome::failed(
+            "run_context_unavailable",
+            format!("cannot read the agent's session or instructions: {e}"),
+        )
+    })?;
+    let scratch = std::env::temp_dir().join(format!("paperclip-run-{}", c.run.id));
+    tokio::fs::create_dir_all(&scratch).await.map_err(|e| {
+        Outcome::failed(
+            "scratch_unavailable",
+            format!("cannot create the run's folder: {e}"),
+        )
+    })?;
     Ok((
         RunContext {
             run_id: c.run.id,
@@ -200,9 +221,54 @@ async fn prepare(engine: &Engine, c: &Claimed) -> Result<(RunContext, Redactor),
             context: ctx,
             api_url,
             token,
+            session,
+            task,
+            instructions,
+            scratch,
         },
         Redactor::new(secret_values),
     ))
+}
+
+/// What the agent remembers for this run: its session for the task, the task, its instructions.
+async fn memory(
+    engine: &Engine,
+    c: &Claimed,
+) -> crate::Result<(
+    Option<String>,
+    Option<(String, String, String)>,
+    Option<String>,
+)> {
+    let mut conn = engine.db.session().await?;
+    let key = task_key(c);
+    let session = runs::session_for(&mut conn, c.agent.id, &c.agent.adapter_type, &key).await?;
+    let task = match c
+        .run
+        .context_snapshot
+        .as_ref()
+        .and_then(|v| v.get("issueId"))
+        .and_then(Value::as_str)
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+    {
+        Some(id) => paperclip_store::issues::get(&mut conn, id)
+            .await?
+            .map(|i| (i.id.to_string(), i.identifier, i.title)),
+        None => None,
+    };
+    let instructions = runs::instructions_text(&mut conn, c.agent.id).await?;
+    conn.close().await?;
+    Ok((session, task, instructions))
+}
+
+/// The task session key of a run (the issue, or none).
+fn task_key(c: &Claimed) -> String {
+    c.run
+        .context_snapshot
+        .as_ref()
+        .and_then(|v| v.get("taskKey"))
+        .and_then(Value::as_str)
+        .unwrap_or(runs::NO_TASK)
+        .to_string()
 }
 
 /// Runs the adapter while writing what it reports: the log, events and the run row.
@@ -297,6 +363,7 @@ async fn work(
     if lines > 0 {
         mark_output(engine, c, lines, last_stream, log.bytes()).await;
     }
+    let _ = tokio::fs::remove_dir_all(&ctx.scratch).await;
     let mut outcome = outcome.expect("set before the loop ends");
     outcome.error = outcome.error.map(|e| redactor.apply(&e));
     let summary = match log.finish().await {

@@ -149,6 +149,8 @@ async fn no_operation_answers_5xx_to_hostile_input() {
             "commentId" => &comment["id"],
             "keyId" => &key["id"],
             "runId" => &run["id"],
+            "type" => return "process".into(),
+            "skillName" => return "paperclip".into(),
             "key" => return "plan".into(),
             "pluginId" => return "no-such-plugin".into(),
             "path" => return "x".into(),

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_plugin_config_state"),
     migration!(8, "0008_issue_list_order"),
     migration!(9, "0009_heartbeat_runs"),
+    migration!(10, "0010_agent_sessions"),
 ];
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database

@@ -210,6 +210,7 @@ impl Adapter for HttpAdapter {
                 cost: reported.cost,
                 result: answer.or_else(|| (!body.is_empty()).then(|| json!({"text": body}))),
                 external_run_id: None,
+                session: SessionChange::Keep,
             }
         })
     }

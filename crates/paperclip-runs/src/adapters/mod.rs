@@ -2,11 +2,14 @@
 //! [`Sink`] for what the agent prints; the adapter starts the agent, streams its output, honours
 //! a stop request and answers an [`Outcome`]. Coding-agent CLIs implement the same trait.
 
+mod cli;
 mod config;
 mod http;
 mod process;
 mod report;
+pub mod spawn;
 
+pub use cli::{CliAdapter, Vendor, SKILL};
 pub use config::{ConfigProblem, Fields};
 pub use http::HttpAdapter;
 pub use process::ProcessAdapter;
@@ -41,6 +44,25 @@ pub struct RunContext {
     pub api_url: String,
     /// The run token (`PAPERCLIP_API_KEY`).
     pub token: String,
+    /// The session this agent had for the run's task, if any (resumed by adapters with sessions).
+    pub session: Option<String>,
+    /// The task, for prompts: `(id, identifier, title)`.
+    pub task: Option<(String, String, String)>,
+    /// The agent's instructions (its `AGENTS.md` bundle), if it has any.
+    pub instructions: Option<String>,
+    /// A folder for this run only (removed when it ends).
+    pub scratch: std::path::PathBuf,
+}
+
+/// What a run did to its task session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionChange {
+    /// Nothing (adapters without sessions).
+    Keep,
+    /// The session to resume next time (`display` is what the board shows).
+    Set { id: String, display: Option<String> },
+    /// The session is gone (the CLI refused it and no new one was made).
+    Clear,
 }
 
 /// Which output stream a line came from.
@@ -88,6 +110,7 @@ pub struct Outcome {
     pub cost: Option<RunCost>,
     pub result: Option<Value>,
     pub external_run_id: Option<String>,
+    pub session: SessionChange,
 }
 
 impl Outcome {
@@ -103,6 +126,7 @@ impl Outcome {
             cost: None,
             result: None,
             external_run_id: None,
+            session: SessionChange::Keep,
         }
     }
 }
@@ -121,6 +145,88 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     fn validate(&self, config: &Value) -> Result<(), ConfigProblem>;
     /// Runs one heartbeat.
     fn execute<'a>(&'a self, ctx: &'a RunContext, out: Sink, stop: Stop) -> BoxFuture<'a, Outcome>;
+    /// Whether this machine can run agents with `config` (`test-environment`). By default the
+    /// config's own check.
+    fn test_environment<'a>(&'a self, config: &'a Value) -> BoxFuture<'a, EnvReport> {
+        Box::pin(async move {
+            let check = match self.validate(config) {
+                Ok(()) => EnvCheck::pass("config", "the configuration is valid"),
+                Err(p) => EnvCheck::fail(
+                    "config_invalid",
+                    p.to_string(),
+                    "Fix the agent's adapterConfig",
+                ),
+            };
+            EnvReport::new(self.kind(), vec![check])
+        })
+    }
+}
+
+/// `POST /companies/{companyId}/adapters/{type}/test-environment`: checks with a level and a
+/// hint each; `status` is the worst level.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvReport {
+    pub adapter_type: String,
+    /// `pass`, `warn` or `fail`.
+    pub status: &'static str,
+    pub checks: Vec<EnvCheck>,
+    pub tested_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl EnvReport {
+    pub fn new(kind: &str, checks: Vec<EnvCheck>) -> Self {
+        let status = if checks.iter().any(|c| c.level == "fail") {
+            "fail"
+        } else if checks.iter().any(|c| c.level == "warn") {
+            "warn"
+        } else {
+            "pass"
+        };
+        Self {
+            adapter_type: kind.into(),
+            status,
+            checks,
+            tested_at: chrono::Utc::now(),
+        }
+    }
+}
+
+/// One check of an environment test.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct EnvCheck {
+    /// `pass`, `warn` or `fail`.
+    pub level: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl EnvCheck {
+    pub fn pass(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            level: "pass",
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn warn(code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            level: "warn",
+            code,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+    pub fn fail(code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            level: "fail",
+            code,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
 }
 
 /// An adapter as `GET /api/adapters` lists it.
@@ -179,13 +285,16 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// The built-in adapters: `process` and `http`.
+    /// The built-in adapters: `process`, `http` and the coding-agent CLIs.
     pub fn builtin() -> Self {
         let mut r = Self {
             adapters: BTreeMap::new(),
         };
         r.add(Arc::new(ProcessAdapter));
         r.add(Arc::new(HttpAdapter::default()));
+        for v in Vendor::ALL {
+            r.add(Arc::new(CliAdapter::new(*v)));
+        }
         r
     }
 

@@ -1,31 +1,20 @@
-//! The `process` adapter: `{command, args, cwd, env, timeoutSec, graceSec}`. Starts the command in
-//! a process group of its own that dies with the server, streams its lines, and succeeds by exit
-//! code. A timeout or cancel sends SIGTERM to the whole group, then SIGKILL after `graceSec`; when
-//! the command exits, anything it left running in its group is killed too.
+//! The `process` adapter: `{command, args, cwd, env, timeoutSec, graceSec}`. Starts the command
+//! (see [`super::spawn`] for the process group, the stop sequence and the environment), streams its
+//! lines, and succeeds by exit code.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use paperclip_domain::RunStatus;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
+use super::spawn::{self, Exit, How, Spawn};
 use super::*;
 
 /// Seconds between SIGTERM and SIGKILL unless `graceSec` says otherwise.
 pub const DEFAULT_GRACE_SEC: u64 = 15;
 const MAX_TIMEOUT_SEC: u64 = 7 * 24 * 3600;
-const MAX_GRACE_SEC: u64 = 3600;
-/// Longest line kept whole; longer output is split (a line is also the unit of redaction).
-const MAX_LINE: usize = 64 * 1024;
-
-/// The variables of the server's own environment a run inherits (nothing else: the server's
-/// environment holds the database URL and perhaps the master key).
-const INHERITED: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL", "TERM",
-];
+pub(crate) const MAX_TIMEOUT: u64 = MAX_TIMEOUT_SEC;
+pub(crate) const MAX_GRACE_SEC: u64 = 3600;
 
 /// The `process` adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -135,44 +124,26 @@ impl Adapter for ProcessAdapter {
     }
 }
 
-/// Why the wait ended early.
-enum Ended {
-    Exited(std::io::Result<std::process::ExitStatus>),
-    TimedOut,
-    Cancelled,
-}
-
-#[derive(Clone, Copy)]
-enum How {
-    Exited,
-    TimedOut,
-    Cancelled,
-}
-
-async fn run(ctx: &RunContext, cfg: &ProcessConfig, out: Sink, mut stop: Stop) -> Outcome {
-    let mut cmd = std::process::Command::new(&cfg.command);
-    cmd.args(&cfg.args).env_clear();
-    for k in INHERITED {
-        if let Ok(v) = std::env::var(k) {
-            cmd.env(k, v);
+async fn run(ctx: &RunContext, cfg: &ProcessConfig, out: Sink, stop: Stop) -> Outcome {
+    let spec = Spawn {
+        program: cfg.command.clone(),
+        args: cfg.args.clone(),
+        cwd: cfg.cwd.clone(),
+        env: ctx.env.clone(),
+        stdin: None,
+        timeout: cfg.timeout,
+        grace: cfg.grace,
+    };
+    let mut reported = Reported::default();
+    let exit = spawn::run(&spec, &out, stop, |stream, line| {
+        if stream == Stream::Stdout {
+            reported.take(line);
         }
-    }
-    cmd.envs(ctx.env.iter().map(|(k, v)| (k, v)));
-    if let Some(cwd) = &cfg.cwd {
-        cmd.current_dir(cwd);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    paperclip_sandbox::own_group_dying_with_server(&mut cmd);
-    let mut cmd = tokio::process::Command::from(cmd);
-    let runtime = tokio::runtime::Handle::current();
-    let spawned = paperclip_sandbox::spawn_on_stable_thread(move || {
-        let _entered = runtime.enter();
-        cmd.spawn()
-    });
-    let mut child = match spawned {
-        Ok(c) => c,
+        Vec::new()
+    })
+    .await;
+    let exit = match exit {
+        Ok(e) => e,
         Err(e) => {
             return Outcome::failed(
                 "process_spawn_failed",
@@ -180,81 +151,22 @@ async fn run(ctx: &RunContext, cfg: &ProcessConfig, out: Sink, mut stop: Stop) -
             )
         }
     };
-    let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
-        return Outcome::failed("process_spawn_failed", "the process exited at once");
-    };
-    let _ = out.send(Output::Spawned { pid }).await;
-    let readers = [
-        tokio::spawn(pump(
-            child.stdout.take().expect("piped"),
-            Stream::Stdout,
-            out.clone(),
-        )),
-        tokio::spawn(pump(
-            child.stderr.take().expect("piped"),
-            Stream::Stderr,
-            out.clone(),
-        )),
-    ];
-    let deadline = async {
-        match cfg.timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
-    let ended = tokio::select! {
-        s = child.wait() => Ended::Exited(s),
-        () = deadline => Ended::TimedOut,
-        () = async { let _ = stop.wait_for(|s| *s).await; } => Ended::Cancelled,
-    };
-    let group = Pid::from_raw(pid);
-    let (how, status) = match ended {
-        Ended::Exited(s) => (How::Exited, s),
-        Ended::TimedOut | Ended::Cancelled => {
-            let _ = killpg(group, Signal::SIGTERM);
-            let s = match tokio::time::timeout(cfg.grace, child.wait()).await {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = killpg(group, Signal::SIGKILL);
-                    child.wait().await
-                }
-            };
-            let how = if matches!(ended, Ended::TimedOut) {
-                How::TimedOut
-            } else {
-                How::Cancelled
-            };
-            (how, s)
-        }
-    };
-    // Whatever the command left behind in its group goes with it (it would otherwise outlive
-    // the run, holding the pipes open).
-    let _ = killpg(group, Signal::SIGKILL);
-    let mut reported = Reported::default();
-    for r in readers {
-        if let Ok(r) = r.await {
-            if r.usage.is_some() {
-                reported.usage = r.usage;
-                reported.cost = r.cost;
-            }
-            if r.result.is_some() {
-                reported.result = r.result;
-            }
-        }
-    }
-    let (exit_code, signal) = match &status {
-        Ok(s) => {
-            use std::os::unix::process::ExitStatusExt;
-            (s.code(), s.signal().map(signal_name))
-        }
-        Err(_) => (None, None),
-    };
-    let (status, error, error_code) = match (how, &status) {
+    let mut o = outcome_of(&exit, cfg.timeout);
+    o.usage = reported.usage;
+    o.cost = reported.cost;
+    o.result = reported.result;
+    o
+}
+
+/// The outcome a process's end implies (success by exit code).
+pub(crate) fn outcome_of(exit: &Exit, timeout: Option<Duration>) -> Outcome {
+    let (exit_code, signal) = exit.code_and_signal();
+    let (status, error, error_code) = match (exit.how, &exit.status) {
         (How::TimedOut, _) => (
             RunStatus::TimedOut,
             Some(format!(
                 "timed out after {} s",
-                cfg.timeout.map_or(0, |t| t.as_secs())
+                timeout.map_or(0, |t| t.as_secs())
             )),
             Some("timeout".to_string()),
         ),
@@ -285,60 +197,10 @@ async fn run(ctx: &RunContext, cfg: &ProcessConfig, out: Sink, mut stop: Stop) -
         signal,
         error,
         error_code,
-        usage: reported.usage,
-        cost: reported.cost,
-        result: reported.result,
+        usage: None,
+        cost: None,
+        result: None,
         external_run_id: None,
-    }
-}
-
-fn signal_name(sig: i32) -> String {
-    Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
-}
-
-/// Forwards a stream line by line (lines over [`MAX_LINE`] are split) and gathers reports.
-async fn pump(r: impl AsyncRead + Unpin, stream: Stream, out: Sink) -> Reported {
-    let mut reader = BufReader::with_capacity(MAX_LINE, r);
-    let mut reported = Reported::default();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        // Read up to a newline, but never more than MAX_LINE bytes into memory.
-        let n = match read_line_bounded(&mut reader, &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if stream == Stream::Stdout {
-            reported.take(&text);
-        }
-        if out.send(Output::Line { stream, text }).await.is_err() {
-            break;
-        }
-    }
-    reported
-}
-
-async fn read_line_bounded<R: AsyncBufReadExt + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
-    loop {
-        let available = r.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(buf.len());
-        }
-        let room = MAX_LINE - buf.len();
-        let take = available.len().min(room);
-        if let Some(i) = available[..take].iter().position(|b| *b == b'\n') {
-            buf.extend_from_slice(&available[..=i]);
-            r.consume(i + 1);
-            return Ok(buf.len());
-        }
-        buf.extend_from_slice(&available[..take]);
-        r.consume(take);
-        if buf.len() >= MAX_LINE {
-            return Ok(buf.len());
-        }
+        session: SessionChange::Keep,
     }
 }

@@ -11,6 +11,7 @@ pub mod issues;
 pub mod plugins;
 pub mod projects;
 pub mod runs;
+pub mod runtime;
 pub mod secrets;
 
 use paperclip_store::{self as store, companies::Company, issues::Issue, Actor};

@@ -93,6 +93,43 @@ impl TestApp {
         base
     }
 
+    /// Waits (up to 30 s) for a heartbeat run to end and answers it.
+    pub async fn finished_run(&self, run_id: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, r) = self.get(&format!("/heartbeat-runs/{run_id}")).await;
+            if !["queued", "running"].contains(&r["status"].as_str().unwrap_or("queued")) {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run still {}: {r}",
+                r["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A finished run's whole log, as text: the NDJSON lines' chunks in order.
+    pub async fn run_log(&self, run_id: &str) -> String {
+        let (s, l) = self
+            .get(&format!("/heartbeat-runs/{run_id}/log?limitBytes=1048576"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{l}");
+        assert_eq!(l["complete"], true, "{l}");
+        l["content"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["chunk"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
     /// A request as the board (or as an agent with `token`).
     pub async fn call(
         &self,

@@ -8,11 +8,15 @@
 
 mod claim;
 mod events;
+mod finish;
+mod sessions;
 mod timer;
 mod wake;
 
 pub use claim::*;
 pub use events::*;
+pub use finish::*;
+pub use sessions::*;
 pub use timer::*;
 pub use wake::*;
 
