@@ -241,7 +241,17 @@ async fn memory(
 )> {
     let mut conn = engine.db.session().await?;
     let key = task_key(c);
-    let session = runs::session_for(&mut conn, c.agent.id, &c.agent.adapter_type, &key).await?;
+    let fresh = c
+        .run
+        .context_snapshot
+        .as_ref()
+        .and_then(|v| v.get("forceFreshSession"))
+        == Some(&Value::Bool(true));
+    let session = if fresh {
+        None
+    } else {
+        runs::session_for(&mut conn, c.agent.id, &c.agent.adapter_type, &key).await?
+    };
     let task = match c
         .run
         .context_snapshot

@@ -161,12 +161,27 @@ async fn each_coding_agent_runs_its_cli_keeps_its_session_and_reports_its_cost()
             "{kind}: {events}"
         );
 
-        // Costs: four runs, summed per agent; the runtime state adds the tokens up.
+        // A wakeup asking for a fresh session gets one, whatever is stored.
+        let (s, w) = app
+            .post(
+                &format!("/agents/{}/wakeup", id(&a)),
+                json!({"payload": {"issueId": id(&issue), "forceFreshSession": true}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{w}");
+        let r5 = app.finished_run(w["run"]["id"].as_str().unwrap()).await;
+        assert!(r5["sessionIdBefore"].is_string(), "{kind}: {r5}");
+        assert!(
+            r5["resultJson"]["resumedSession"].is_null(),
+            "{kind}: started fresh: {r5}"
+        );
+
+        // Costs: five runs, summed per agent; the runtime state adds the tokens up.
         let (_, state_now) = app.get(&format!("/agents/{}/runtime-state", id(&a))).await;
-        assert_eq!(state_now["totalInputTokens"], 400, "{kind}: {state_now}");
+        assert_eq!(state_now["totalInputTokens"], 500, "{kind}: {state_now}");
         assert_eq!(
             state_now["totalCostCents"],
-            4 * costs_cents,
+            5 * costs_cents,
             "{kind}: {state_now}"
         );
         let (_, by_agent) = app
@@ -184,7 +199,7 @@ async fn each_coding_agent_runs_its_cli_keeps_its_session_and_reports_its_cost()
                 .as_i64()
                 .or(mine["spentCents"].as_i64())
                 .or(mine["spentMonthlyCents"].as_i64()),
-            Some(4 * costs_cents),
+            Some(5 * costs_cents),
             "{kind}: {by_agent}"
         );
     }

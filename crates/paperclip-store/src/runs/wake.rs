@@ -254,6 +254,7 @@ pub async fn enqueue(
                 "wakeReason": w.reason, "wakeSource": w.source, "wakeTriggerDetail": w.trigger,
                 "wakeCommentId": w.context.comment_id, "approvalId": w.context.approval_id,
                 "approvalStatus": w.context.approval_status, "wakeupRequestId": wakeup.id,
+                "forceFreshSession": w.payload.as_ref().and_then(|p| p.get("forceFreshSession")).filter(|v| v.is_boolean()),
             });
             let run_id: Uuid = qs(
                 "INSERT INTO heartbeat_runs (company_id, agent_id, invocation_source, trigger_detail, task_key,

@@ -230,6 +230,16 @@ async fn run(vendor: Vendor, ctx: &RunContext, cfg: &CliConfig, out: Sink, stop:
     // The skill also goes into the run's own folder, for CLIs that read files (never into the
     // user's CLI configuration).
     let _ = tokio::fs::write(ctx.scratch.join("PAPERCLIP_SKILL.md"), &system).await;
+    if vendor == Vendor::Claude {
+        // Claude Code's own skill layout, in the folder the run adds with `--add-dir`.
+        let dir = ctx.scratch.join(".claude/skills/paperclip");
+        if tokio::fs::create_dir_all(&dir).await.is_ok() {
+            let skill = format!(
+                "---\nname: paperclip\ndescription: How to work inside Paperclip through its API (inbox, checkout, comments, status, delegation)\n---\n\n{SKILL}"
+            );
+            let _ = tokio::fs::write(dir.join("SKILL.md"), skill).await;
+        }
+    }
     let prompt = prompt::render(cfg.prompt_template.as_deref(), ctx);
     let attempt = |session: Option<String>| {
         let inv = vendor::Invocation {
