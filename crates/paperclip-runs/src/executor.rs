@@ -314,6 +314,7 @@ async fn work(
     let mut outcome = None;
     let mut last_mark = Instant::now() - OUTPUT_MARK_EVERY;
     let mut lines = 0i32;
+    let mut live_log = LiveLog::default();
     let mut last_stream = "stdout";
     loop {
         tokio::select! {
@@ -347,12 +348,14 @@ async fn work(
                 Some(Output::Line { stream, text }) => {
                     lines += 1;
                     last_stream = stream.as_str();
-                    if let Err(e) = log.write(stream.as_str(), &text).await {
-                        tracing::warn!(run = %c.run.id, "cannot write the run log: {e}");
+                    match log.write(stream.as_str(), &text).await {
+                        Ok(redacted) => live_log.push(stream.as_str(), &redacted),
+                        Err(e) => tracing::warn!(run = %c.run.id, "cannot write the run log: {e}"),
                     }
                     if last_mark.elapsed() >= OUTPUT_MARK_EVERY {
                         last_mark = Instant::now();
                         mark_output(engine, c, lines, last_stream, log.bytes()).await;
+                        live_log.flush(engine, c).await;
                     }
                 }
                 Some(Output::Event(mut e)) => {
@@ -372,6 +375,7 @@ async fn work(
     }
     if lines > 0 {
         mark_output(engine, c, lines, last_stream, log.bytes()).await;
+        live_log.flush(engine, c).await;
     }
     let _ = tokio::fs::remove_dir_all(&ctx.scratch).await;
     let mut outcome = outcome.expect("set before the loop ends");
@@ -402,4 +406,52 @@ async fn mark_output(engine: &Engine, c: &Claimed, seq: i32, stream: &'static st
     }
     .await;
     quietly(c.run.id, "record the output", r);
+}
+
+/// Output not yet sent to live clients (`heartbeat.run.log`), flushed with the output mark: a
+/// board watching a run sees its log without polling, at most every half second.
+#[derive(Default)]
+struct LiveLog {
+    chunks: Vec<(&'static str, String)>,
+    bytes: usize,
+}
+
+/// Most output one live log event carries (the log file has it all).
+const LIVE_LOG_MAX: usize = 16 * 1024;
+
+impl LiveLog {
+    fn push(&mut self, stream: &'static str, text: &str) {
+        if self.bytes < LIVE_LOG_MAX {
+            self.bytes += text.len();
+            self.chunks.push((stream, text.to_string()));
+        }
+    }
+
+    async fn flush(&mut self, engine: &Engine, c: &Claimed) {
+        if self.chunks.is_empty() {
+            return;
+        }
+        let truncated = self.bytes > LIVE_LOG_MAX;
+        let chunks: Vec<Value> = self
+            .chunks
+            .drain(..)
+            .map(|(stream, chunk)| serde_json::json!({"stream": stream, "chunk": chunk}))
+            .collect();
+        self.bytes = 0;
+        let payload = serde_json::json!({"runId": c.run.id, "agentId": c.run.agent_id, "chunks": chunks, "truncated": truncated});
+        let r = async {
+            let mut conn = engine.db.session().await?;
+            paperclip_store::live::publish(
+                &mut conn,
+                c.run.company_id,
+                "heartbeat.run.log",
+                payload,
+            )
+            .await?;
+            conn.close().await?;
+            Ok(())
+        }
+        .await;
+        quietly(c.run.id, "publish the live log", r);
+    }
 }

@@ -146,6 +146,7 @@ impl App {
             key: cfg.key,
             strict: cfg.strict_secrets,
         });
+        let live = crate::live::Hub::new(cfg.db.clone(), cfg.migration_url.clone());
         let plugins = PluginHost::new(
             cfg.db.clone(),
             cfg.migration_url,
@@ -161,6 +162,7 @@ impl App {
         );
         Self {
             state: AppState {
+                live,
                 runs,
                 db: cfg.db,
                 info: Arc::new(ServerInfo {
@@ -189,6 +191,26 @@ impl App {
         self.state
             .tasks
             .service("heartbeatEngine", move || engine.clone().claim_forever());
+        let hub = self.state.live.clone();
+        self.state
+            .tasks
+            .service("liveEvents", move || hub.clone().run_forever());
+        let db = self.state.db.clone();
+        self.state.tasks.every(
+            "liveEventsPrune",
+            std::time::Duration::from_secs(3600),
+            move || {
+                let db = db.clone();
+                Box::pin(async move {
+                    let mut conn = db.session().await.map_err(|e| e.to_string())?;
+                    // A day of events: a client away longer reloads instead of resuming.
+                    paperclip_store::live::prune(&mut conn, 1)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    conn.close().await.map_err(|e| e.to_string())
+                })
+            },
+        );
         let engine = self.state.runs.clone();
         self.state.tasks.every(
             "heartbeatLeases",

@@ -15,6 +15,7 @@ pub mod extract;
 mod guard;
 mod health;
 pub mod listener;
+pub mod live;
 pub use paperclip_plugin_host as plugin_host;
 mod routes;
 pub mod tasks;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub tasks: Arc<tasks::Supervisor>,
     /// The heartbeat engine of this process.
     pub runs: Arc<paperclip_runs::Engine>,
+    /// This server's reader of the live events outbox (WebSocket clients follow it).
+    pub live: Arc<live::Hub>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -237,6 +240,8 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = api().into_parts();
     let api = routes
         .route("/openapi.json", get(openapi_json))
+        // A WebSocket (101), outside the typed table: see docs/API.md "Live events".
+        .route("/companies/{companyId}/events/ws", get(live::socket))
         .fallback(error::api_not_found);
     Router::new()
         .nest("/api", api)

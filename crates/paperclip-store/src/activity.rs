@@ -69,13 +69,23 @@ pub async fn record(conn: &mut PgConnection, actor: &Actor, mut e: Entry<'_>) ->
     }
     // The activity row and, in the same statement, one outbox row per ready plugin subscribed to
     // this action (manifest `events` plus the `events.subscribe` capability).
+    // ... and the live event every connected board sees (`activity.logged`), announced at commit.
     q("WITH a AS (
            INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type, entity_id, agent_id, run_id, details)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at
+       ), o AS (
+           INSERT INTO plugin_event_outbox (plugin_id, activity_id)
+           SELECT p.id, a.id FROM a, plugins p
+           WHERE p.status = 'ready' AND p.manifest->'events' ? $4 AND p.manifest->'capabilities' ? 'events.subscribe'
+           RETURNING 1
+       ), l AS (
+           INSERT INTO live_events (company_id, event_type, payload)
+           SELECT $1, 'activity.logged', jsonb_build_object('id', a.id, 'actorType', $2::text, 'actorId', $3::text,
+                  'action', $4::text, 'entityType', $5::text, 'entityId', $6::text, 'agentId', $7::uuid, 'runId', $8::uuid,
+                  'details', $9::jsonb, 'createdAt', a.created_at)
+           FROM a RETURNING 1
        )
-       INSERT INTO plugin_event_outbox (plugin_id, activity_id)
-       SELECT p.id, a.id FROM a, plugins p
-       WHERE p.status = 'ready' AND p.manifest->'events' ? $4 AND p.manifest->'capabilities' ? 'events.subscribe'")
+       SELECT pg_notify('paperclip_live', '')")
     .bind(e.company_id)
     .bind(actor.actor_type())
     .bind(actor.actor_id())

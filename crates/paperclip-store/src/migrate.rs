@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_issue_list_order"),
     migration!(9, "0009_heartbeat_runs"),
     migration!(10, "0010_agent_sessions"),
+    migration!(11, "0011_live_events"),
 ];
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database

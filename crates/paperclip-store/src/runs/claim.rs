@@ -128,6 +128,7 @@ pub async fn claim(
             },
         )
         .await?;
+        announce(conn, run_id).await?;
         let agent = crate::agents::get(conn, agent_id).await?.expect("exists");
         out.push(Claimed { run, agent });
     }
@@ -167,7 +168,7 @@ async fn end_unstarted(
     .execute(&mut *conn)
     .await
     .map_err(StoreError::sql("cannot end the wakeups"))?;
-    Ok(())
+    announce(conn, run_id).await
 }
 
 /// Extends the leases of `owner`'s running runs; answers the ids whose cancel was requested.
@@ -265,6 +266,7 @@ pub async fn recover(conn: &mut PgConnection, all_but: Option<&str>) -> Result<V
             .map_err(StoreError::sql("cannot fail the wakeups"))?;
         }
         settle_agent(conn, l.agent_id, Some("process_lost")).await?;
+        announce(conn, l.id).await?;
         activity::record(
             conn,
             &Actor {

@@ -47,10 +47,18 @@ impl NewEvent {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn append_event(conn: &mut PgConnection, run_id: Uuid, e: &NewEvent) -> Result<i32> {
     paperclip_postgres::pool::qs(
+        // The event, and its live copy (`heartbeat.run.event`), in one statement.
         "WITH s AS (UPDATE heartbeat_runs SET event_seq = event_seq + 1 WHERE id = $1
-                    RETURNING company_id, agent_id, event_seq)
-         INSERT INTO heartbeat_run_events (company_id, run_id, agent_id, seq, event_type, stream, level, message, payload)
-         SELECT company_id, $1, agent_id, event_seq, $2, $3, $4, $5, $6 FROM s RETURNING seq",
+                    RETURNING company_id, agent_id, event_seq),
+              e AS (INSERT INTO heartbeat_run_events (company_id, run_id, agent_id, seq, event_type, stream, level, message, payload)
+                    SELECT company_id, $1, agent_id, event_seq, $2, $3, $4, $5, $6 FROM s
+                    RETURNING company_id, agent_id, seq, created_at),
+              l AS (INSERT INTO live_events (company_id, event_type, payload)
+                    SELECT company_id, 'heartbeat.run.event', jsonb_build_object('runId', $1::uuid, 'agentId', agent_id,
+                           'seq', seq, 'eventType', $2::text, 'stream', $3::text, 'level', $4::text, 'message', $5::text,
+                           'payload', $6::jsonb, 'createdAt', created_at)
+                    FROM e RETURNING 1)
+         SELECT e.seq FROM e, (SELECT pg_notify('paperclip_live', '')) AS n",
     )
     .bind(run_id)
     .bind(&e.event_type)

@@ -170,6 +170,7 @@ pub async fn finish(
         failed.then(|| f.error_code.as_deref().unwrap_or("run_failed")),
     )
     .await?;
+    announce(conn, run_id).await?;
     activity::record(
         conn,
         &actor,

@@ -201,6 +201,36 @@ pub async fn agent_may_act(conn: &mut PgConnection, agent_id: Uuid) -> Result<bo
     .map_err(StoreError::sql("cannot read the agent"))
 }
 
+/// Publishes a run's status and its agent's (`heartbeat.run.status`, `agent.status`) to live
+/// clients, in the caller's transaction.
+pub(crate) async fn announce(conn: &mut PgConnection, run_id: Uuid) -> Result<()> {
+    let row: Option<(Uuid, Uuid, String, Option<String>, String)> = qa(
+        "SELECT r.company_id, r.agent_id, r.status, r.error_code, a.status FROM heartbeat_runs r
+         JOIN agents a ON a.id = r.agent_id WHERE r.id = $1",
+    )
+    .bind(run_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot read the run"))?;
+    let Some((company, agent, status, code, agent_status)) = row else {
+        return Ok(());
+    };
+    crate::live::publish(
+        conn,
+        company,
+        "heartbeat.run.status",
+        serde_json::json!({"runId": run_id, "agentId": agent, "status": status, "errorCode": code}),
+    )
+    .await?;
+    crate::live::publish(
+        conn,
+        company,
+        "agent.status",
+        serde_json::json!({"agentId": agent, "status": agent_status}),
+    )
+    .await
+}
+
 /// A per-agent transaction lock: wakeups and claims of one agent are serialized, so coalescing
 /// and `maxConcurrentRuns` are decided once, whichever replica asks.
 pub(crate) async fn lock_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<()> {

@@ -284,6 +284,9 @@ pub async fn enqueue(
                 .execute(&mut *conn)
                 .await
                 .map_err(StoreError::sql("cannot announce the run"))?;
+            crate::live::publish(conn, agent.company_id, "heartbeat.run.queued",
+                json!({"runId": run_id, "agentId": agent.id, "wakeupRequestId": wakeup.id, "source": w.source,
+                       "reason": w.reason, "issueId": w.context.issue_id})).await?;
             details["runId"] = json!(run_id);
             activity_row(conn, actor, agent, "agent.wakeup_requested", details).await?;
             let run = get(conn, run_id).await?.expect("inserted above");
