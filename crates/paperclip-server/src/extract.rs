@@ -1,8 +1,10 @@
 //! Request extractors that turn malformed input into upstream-shaped 400s, never a 500 or a
 //! plain-text rejection.
 
-use std::collections::HashMap;
+use std::any::TypeId;
+use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -16,7 +18,35 @@ use crate::ApiError;
 /// A JSON body deserialized into `T`; errors name the offending field.
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+/// The names of a body type's fields.
+type Fields = Arc<BTreeSet<String>>;
+
+/// The top-level fields a body type accepts, from its schema (cached per type); `None` for a
+/// type that takes any key (a free-form map).
+fn accepted_fields<T: schemars::JsonSchema + 'static>() -> Option<Fields> {
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, Option<Fields>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(hit) = cache.lock().expect("field cache").get(&TypeId::of::<T>()) {
+        return hit.clone();
+    }
+    let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    let open = schema
+        .get("additionalProperties")
+        .is_some_and(|a| a != &Value::Bool(false));
+    let fields = match schema.get("properties").and_then(Value::as_object) {
+        Some(p) if !open => Some(Arc::new(p.keys().cloned().collect::<BTreeSet<_>>())),
+        _ => None,
+    };
+    cache
+        .lock()
+        .expect("field cache")
+        .insert(TypeId::of::<T>(), fields.clone());
+    fields
+}
+
+impl<T: DeserializeOwned + schemars::JsonSchema + 'static, S: Send + Sync> FromRequest<S>
+    for JsonBody<T>
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -47,6 +77,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 details: Some(json!([{ "path": [], "message": e.to_string() }])),
             })?
         };
+        // Input is stored or refused, never dropped: a field this request does not take (a
+        // typo, or an upstream field we do not support yet) is a 400 naming it.
+        if let (Some(fields), Some(obj)) = (accepted_fields::<T>(), value.as_object()) {
+            let unknown: Vec<Value> = obj
+                .keys()
+                .filter(|k| !fields.contains(k.as_str()))
+                .map(|k| {
+                    json!({"code": "unrecognized_keys", "path": [k],
+                           "message": format!("{k} is not a field of this request (accepted: {})",
+                               fields.iter().map(String::as_str).collect::<Vec<_>>().join(", "))})
+                })
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ApiError::validation(unknown));
+            }
+        }
         if let Some(path) = nul_path(&value) {
             return Err(ApiError::validation(vec![json!({
                 "code": "invalid_string", "path": path,

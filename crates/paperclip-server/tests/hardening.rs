@@ -357,3 +357,43 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         "the slow socket was still open after {bound:?}"
     );
 }
+
+#[tokio::test]
+async fn a_field_a_request_does_not_take_is_refused_by_name_never_dropped() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Strict Input Co").await;
+    let cid = c["id"].as_str().unwrap();
+    for (path, body, field) in [
+        (
+            format!("/companies/{cid}/issues"),
+            json!({"title": "t", "labelIds": []}),
+            "labelIds",
+        ),
+        (
+            format!("/companies/{cid}/issues"),
+            json!({"title": "t", "blockedByIssueIds": []}),
+            "blockedByIssueIds",
+        ),
+        (
+            format!("/companies/{cid}/agents"),
+            json!({"name": "a", "adapterTpye": "process"}),
+            "adapterTpye",
+        ),
+        (
+            "/companies".to_string(),
+            json!({"name": "x", "budgetMonthlyCent": 5}),
+            "budgetMonthlyCent",
+        ),
+    ] {
+        let (s, err) = app.post(&path, body.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert_eq!(err["details"][0]["path"][0], field, "{body}: {err}");
+        assert_eq!(err["details"][0]["code"], "unrecognized_keys", "{err}");
+    }
+    let (_, issues) = app.get(&format!("/companies/{cid}/issues")).await;
+    assert_eq!(
+        issues.as_array().map(Vec::len),
+        Some(0),
+        "nothing was created: {issues}"
+    );
+}
