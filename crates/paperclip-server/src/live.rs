@@ -183,7 +183,14 @@ pub async fn socket(
     // Subscribe before the replay, so nothing between the two is missed.
     let rx = s.live.tx.subscribe();
     let db = s.db.clone();
-    Ok(upgrade.on_upgrade(move |ws| follow(ws, db, company.id, start, rx)))
+    // Clients only send pings and closes: small buffers keep a thousand idle sockets cheap
+    // (tungstenite's defaults are 128 KiB each way).
+    Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+        .on_upgrade(move |ws| follow(ws, db, company.id, start, rx)))
 }
 
 async fn send(ws: &mut WebSocket, e: &LiveEvent) -> bool {
