@@ -24,6 +24,9 @@ pub struct CreateIssue {
     pub goal_id: Option<Uuid>,
     #[schemars(length(max = 200))]
     pub billing_code: Option<String>,
+    /// Issues of the same company this one waits for (no cycles).
+    #[schemars(length(max = 100))]
+    pub blocked_by_issue_ids: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -49,6 +52,9 @@ pub struct PatchIssue {
     pub goal_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "crate::double")]
     pub billing_code: Option<Option<String>>,
+    /// Replaces the issue's blockers (`[]` clears them).
+    #[schemars(length(max = 100))]
+    pub blocked_by_issue_ids: Option<Vec<Uuid>>,
     #[schemars(length(min = 1, max = 100000))]
     pub comment: Option<String>,
 }

@@ -94,3 +94,13 @@ pub fn org_forest(members: Vec<OrgMember>) -> Vec<OrgNode> {
         .map(|&i| build(i, &members, &children, 0))
         .collect()
 }
+
+/// A related issue (blocker or blocked) as a reference.
+pub fn related(r: paperclip_store::orchestration::Related) -> IssueRef {
+    IssueRef {
+        id: r.id,
+        identifier: r.identifier,
+        title: r.title,
+        status: r.status,
+    }
+}

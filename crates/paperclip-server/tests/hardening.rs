@@ -370,11 +370,6 @@ async fn a_field_a_request_does_not_take_is_refused_by_name_never_dropped() {
             "labelIds",
         ),
         (
-            format!("/companies/{cid}/issues"),
-            json!({"title": "t", "blockedByIssueIds": []}),
-            "blockedByIssueIds",
-        ),
-        (
             format!("/companies/{cid}/agents"),
             json!({"name": "a", "adapterTpye": "process"}),
             "adapterTpye",

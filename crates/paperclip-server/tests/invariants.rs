@@ -479,3 +479,88 @@ async fn lists_filter_search_and_paginate() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "a referenced goal is not deleted");
 }
+
+#[tokio::test]
+async fn blockers_are_kept_checked_for_cycles_hold_checkouts_and_wake_on_release() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Blocker Co").await;
+    let a = app
+        .issue(&c, json!({"title": "foundation", "status": "todo"}))
+        .await;
+    let b = app
+        .issue(
+            &c,
+            json!({"title": "walls", "status": "todo", "blockedByIssueIds": [id(&a)]}),
+        )
+        .await;
+    assert_eq!(b["blockedBy"][0]["id"], a["id"], "{b}");
+    let (_, a_now) = app.get(&format!("/issues/{}", id(&a))).await;
+    assert_eq!(a_now["blocks"][0]["id"], b["id"], "{a_now}");
+    // A cycle is refused, naming it.
+    let (s, err) = app
+        .patch(
+            &format!("/issues/{}", id(&a)),
+            json!({"blockedByIssueIds": [id(&b)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err.to_string().contains("cycle")
+            && err.to_string().contains(b["identifier"].as_str().unwrap()),
+        "{err}"
+    );
+    let other = app.company("Elsewhere Co").await;
+    let foreign = app.issue(&other, json!({"title": "not yours"})).await;
+    let (s, _) = app
+        .patch(
+            &format!("/issues/{}", id(&b)),
+            json!({"blockedByIssueIds": [id(&foreign)]}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another company's issue cannot block"
+    );
+    // A blocked issue cannot be checked out; finishing the blocker wakes the assignee.
+    let agent = app.agent(&c, "Builder").await;
+    let (_, _) = app
+        .patch(
+            &format!("/issues/{}", id(&b)),
+            json!({"assigneeAgentId": id(&agent)}),
+        )
+        .await;
+    let (s, err) = app
+        .post(
+            &format!("/issues/{}/checkout", id(&b)),
+            json!({"agentId": id(&agent), "expectedStatuses": ["todo"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["details"]["blockedBy"][0]["id"], a["id"], "{err}");
+    let (s, _) = app
+        .patch(&format!("/issues/{}", id(&a)), json!({"status": "done"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, runs) = app
+        .get(&format!(
+            "/companies/{}/heartbeat-runs?agentId={}",
+            id(&c),
+            id(&agent)
+        ))
+        .await;
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["contextSnapshot"]["wakeReason"] == "issue_blockers_resolved"),
+        "{runs}"
+    );
+    let (s, got) = app
+        .post(
+            &format!("/issues/{}/checkout", id(&b)),
+            json!({"agentId": id(&agent), "expectedStatuses": ["todo"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+}

@@ -45,6 +45,34 @@ pub async fn set_blocked_by(
             ));
         }
     }
+    // No cycles: none of the new blockers may (transitively) be blocked by this issue.
+    let cycle: Option<Vec<String>> = paperclip_postgres::pool::qs(
+        "WITH RECURSIVE up(id, path) AS (
+             SELECT b, ARRAY[b] FROM unnest($2::uuid[]) AS b
+             UNION ALL
+             SELECT r.blocked_by_issue_id, up.path || r.blocked_by_issue_id
+             FROM issue_relations r JOIN up ON r.issue_id = up.id
+             WHERE r.issue_id <> $1 AND cardinality(up.path) < 100 AND NOT r.blocked_by_issue_id = ANY(up.path)
+         )
+         SELECT ARRAY(SELECT i.identifier FROM unnest(up.path) WITH ORDINALITY AS p(id, n) JOIN issues i ON i.id = p.id ORDER BY p.n)
+         FROM up WHERE up.id = $1 LIMIT 1",
+    )
+    .bind(issue.id)
+    .bind(blockers)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot check for blocker cycles"))?;
+    if let Some(path) = cycle {
+        let mut names = vec![issue.identifier.clone()];
+        names.extend(path);
+        return Err(StoreError::invalid(
+            "blockedByIssueIds",
+            format!(
+                "blockers would make a cycle: {}",
+                names.join(" → blocked by → ")
+            ),
+        ));
+    }
     q("DELETE FROM issue_relations WHERE issue_id = $1")
         .bind(issue.id)
         .execute(&mut *conn)
@@ -134,4 +162,58 @@ pub async fn summary(
         "unresolvedBlockerCount": unresolved, "totalCostCents": costs.iter().map(|(_, c)| c).sum::<i64>(),
         "issues": issues,
     }))
+}
+
+/// An issue as a relation names it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Related {
+    pub id: Uuid,
+    pub identifier: String,
+    pub title: String,
+    pub status: String,
+}
+
+/// What blocks `issue_id` and what it blocks.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn relations(
+    conn: &mut PgConnection,
+    issue_id: Uuid,
+) -> Result<(Vec<Related>, Vec<Related>)> {
+    let blocked_by = qa(
+        "SELECT i.id, i.identifier, i.title, i.status FROM issue_relations r JOIN issues i ON i.id = r.blocked_by_issue_id
+         WHERE r.issue_id = $1 ORDER BY i.issue_number",
+    )
+    .bind(issue_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot read blockers"))?;
+    let blocks = qa(
+        "SELECT i.id, i.identifier, i.title, i.status FROM issue_relations r JOIN issues i ON i.id = r.issue_id
+         WHERE r.blocked_by_issue_id = $1 ORDER BY i.issue_number",
+    )
+    .bind(issue_id)
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::sql("cannot read blocked issues"))?;
+    Ok((blocked_by, blocks))
+}
+
+/// When `done` finished or cancelled, the issues it blocked that have no unresolved blocker left
+/// wake their assignee agents (`issue_blockers_resolved`).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn wake_unblocked(conn: &mut PgConnection, actor: &Actor, done: &Issue) -> Result<()> {
+    let freed: Vec<(Uuid, Uuid)> = qa(
+        "SELECT i.id, i.assignee_agent_id FROM issue_relations r JOIN issues i ON i.id = r.issue_id
+         WHERE r.blocked_by_issue_id = $1 AND i.assignee_agent_id IS NOT NULL AND i.status NOT IN ('done', 'cancelled')
+           AND NOT EXISTS (SELECT 1 FROM issue_relations r2 JOIN issues b ON b.id = r2.blocked_by_issue_id
+                           WHERE r2.issue_id = i.id AND b.status NOT IN ('done', 'cancelled'))",
+    )
+    .bind(done.id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot find unblocked issues"))?;
+    for (issue, agent) in freed {
+        crate::runs::wake_assignee(conn, actor, agent, issue, "issue_blockers_resolved").await?;
+    }
+    Ok(())
 }

@@ -62,6 +62,29 @@ pub async fn list(
     Ok(Json(views::issue_list(rows)))
 }
 
+/// The issue's answer with its blockers and what it blocks filled in.
+async fn with_relations(conn: &mut sqlx::PgConnection, issue: Issue) -> Result<View, ApiError> {
+    let (by, blocks) = store::orchestration::relations(conn, issue.id).await?;
+    let mut view = views::issue(issue);
+    view.blocked_by = by.into_iter().map(views::related).collect();
+    view.blocks = blocks.into_iter().map(views::related).collect();
+    Ok(view)
+}
+
+/// Blockers must be at most 100, without repeats.
+fn check_blockers(ids: Option<&Vec<Uuid>>) -> Result<(), ApiError> {
+    if let Some(ids) = ids {
+        let unique: std::collections::HashSet<&Uuid> = ids.iter().collect();
+        if ids.len() > 100 || unique.len() != ids.len() {
+            return Err(ApiError::validation(vec![
+                json!({"code": "invalid_array", "path": ["blockedByIssueIds"],
+                "message": "blockedByIssueIds must list at most 100 distinct issues"}),
+            ]));
+        }
+    }
+    Ok(())
+}
+
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     State(s): State<AppState>,
@@ -84,6 +107,7 @@ pub async fn create(
     p.one_of("priority", &priority, PRIORITIES);
     p.opt_text("billingCode", b.billing_code.as_deref(), 200);
     p.finish()?;
+    check_blockers(b.blocked_by_issue_ids.as_ref())?;
     let mut tx = s.db.begin().await?;
     let c = super::company(&mut tx, &actor, &cid).await?;
     let issue = store::issues::create(
@@ -106,8 +130,12 @@ pub async fn create(
         },
     )
     .await?;
+    if let Some(ids) = &b.blocked_by_issue_ids {
+        store::orchestration::set_blocked_by(&mut tx, &actor, &issue, ids).await?;
+    }
+    let view = with_relations(&mut tx, issue).await?;
     tx.commit().await?;
-    Ok(Created(views::issue(issue)))
+    Ok(Created(view))
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -128,6 +156,7 @@ pub async fn get(
         None => None,
     };
     let docs = store::documents::list(&mut conn, issue.id).await?;
+    let view = with_relations(&mut conn, issue).await?;
     conn.close().await?;
     let summaries = docs
         .iter()
@@ -142,7 +171,7 @@ pub async fn get(
         .collect();
     let plan = docs.into_iter().find(|d| d.key == "plan");
     Ok(Json(IssueDetail {
-        view: views::issue(issue),
+        view,
         ancestors: ancestors.into_iter().map(views::ancestor).collect(),
         project,
         goal,
@@ -184,6 +213,7 @@ pub async fn patch(
         p.text("comment", c, 100_000);
     }
     p.finish()?;
+    check_blockers(b.blocked_by_issue_ids.as_ref())?;
     if !actor.is_board() && (b.project_id.is_some() || b.goal_id.is_some() || b.parent_id.is_some())
     {
         return Err(ApiError::Forbidden(
@@ -205,12 +235,15 @@ pub async fn patch(
         billing_code: b.billing_code,
     };
     let updated = store::issues::update(&mut tx, &actor, &issue, &patch).await?;
+    if let Some(ids) = &b.blocked_by_issue_ids {
+        store::orchestration::set_blocked_by(&mut tx, &actor, &updated, ids).await?;
+    }
     let comment = match &b.comment {
         Some(body) => Some(store::comments::create(&mut tx, &actor, &updated, body).await?),
         None => None,
     };
+    let view = with_relations(&mut tx, updated).await?;
     tx.commit().await?;
-    let view = views::issue(updated);
     Ok(Json(IssueUpdated {
         changes: views::changes(&issue, &view.issue),
         view,

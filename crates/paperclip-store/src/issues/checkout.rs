@@ -50,6 +50,22 @@ pub async fn checkout(
         }
         Some(_) => {}
     }
+    // A blocked issue waits for its blockers (409 naming them).
+    let open_blockers: Vec<(Uuid, String, String)> = qa(
+        "SELECT b.id, b.identifier, b.status FROM issue_relations r JOIN issues b ON b.id = r.blocked_by_issue_id
+         WHERE r.issue_id = $1 AND b.status NOT IN ('done', 'cancelled') ORDER BY b.issue_number",
+    )
+    .bind(issue.id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot read the blockers"))?;
+    if !open_blockers.is_empty() {
+        return Err(StoreError::conflict(
+            "Issue is blocked by unresolved issues",
+            json!({"issueId": issue.id, "blockedBy": open_blockers.iter()
+                .map(|(id, ident, st)| json!({"id": id, "identifier": ident, "status": st})).collect::<Vec<_>>()}),
+        ));
+    }
     let won: Option<Uuid> = qs(
         "UPDATE issues SET assignee_agent_id = $2, assignee_user_id = NULL, status = 'in_progress',
                 started_at = COALESCE(started_at, now()), checkout_run_id = $3, execution_run_id = $3,

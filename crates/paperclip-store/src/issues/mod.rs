@@ -551,6 +551,9 @@ pub async fn update(
     if let Some(to) = agent.filter(|a| Some(*a) != issue.assignee_agent_id) {
         crate::runs::wake_assignee(conn, actor, to, issue.id, "issue_assigned").await?;
     }
+    if status_changed && matches!(status.as_str(), "done" | "cancelled") {
+        crate::orchestration::wake_unblocked(conn, actor, issue).await?;
+    }
     Ok(get(conn, issue.id).await?.expect("exists"))
 }
 
