@@ -27,6 +27,9 @@ pub struct CreateIssue {
     /// Issues of the same company this one waits for (no cycles).
     #[schemars(length(max = 100))]
     pub blocked_by_issue_ids: Option<Vec<Uuid>>,
+    /// Labels of the issue's company.
+    #[schemars(length(max = 50))]
+    pub label_ids: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -55,6 +58,9 @@ pub struct PatchIssue {
     /// Replaces the issue's blockers (`[]` clears them).
     #[schemars(length(max = 100))]
     pub blocked_by_issue_ids: Option<Vec<Uuid>>,
+    /// Replaces the issue's labels (`[]` clears them).
+    #[schemars(length(max = 50))]
+    pub label_ids: Option<Vec<Uuid>>,
     #[schemars(length(min = 1, max = 100000))]
     pub comment: Option<String>,
 }
@@ -103,6 +109,8 @@ pub struct IssueListQuery {
     pub assignee_user_id: Option<String>,
     pub project_id: Option<Uuid>,
     pub parent_id: Option<Uuid>,
+    /// Issues carrying this label.
+    pub label_id: Option<Uuid>,
     /// Text search in identifier, title and description.
     pub q: Option<String>,
     #[schemars(range(min = 1, max = 1000))]
@@ -395,4 +403,15 @@ impl<I: JsonSchema + 'static> JsonSchema for IssueList<I> {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         <Vec<IssueListItem<'static, I>>>::json_schema(generator)
     }
+}
+
+/// Body of `POST /companies/{companyId}/labels`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLabel {
+    #[schemars(required, with = "String", length(min = 1, max = 48))]
+    pub name: Option<String>,
+    /// `#RRGGBB`.
+    #[schemars(required, with = "String", regex(pattern = r"^#[0-9a-fA-F]{6}$"))]
+    pub color: Option<String>,
 }

@@ -366,8 +366,8 @@ async fn a_field_a_request_does_not_take_is_refused_by_name_never_dropped() {
     for (path, body, field) in [
         (
             format!("/companies/{cid}/issues"),
-            json!({"title": "t", "labelIds": []}),
-            "labelIds",
+            json!({"title": "t", "watcherIds": []}),
+            "watcherIds",
         ),
         (
             format!("/companies/{cid}/agents"),

@@ -564,3 +564,71 @@ async fn blockers_are_kept_checked_for_cycles_hold_checkouts_and_wake_on_release
         .await;
     assert_eq!(s, StatusCode::OK, "{got}");
 }
+
+#[tokio::test]
+async fn labels_mark_issues_filter_lists_and_stay_in_their_company() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Label Co").await;
+    let (s, bug) = app
+        .post(
+            &format!("/companies/{}/labels", id(&c)),
+            json!({"name": "Bug", "color": "#ff0000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{bug}");
+    let (s, _) = app
+        .post(
+            &format!("/companies/{}/labels", id(&c)),
+            json!({"name": "bug", "color": "#00ff00"}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "names are unique in a company, any case"
+    );
+    let (s, err) = app
+        .post(
+            &format!("/companies/{}/labels", id(&c)),
+            json!({"name": "x", "color": "red"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+    let i = app
+        .issue(&c, json!({"title": "crash", "labelIds": [id(&bug)]}))
+        .await;
+    assert_eq!(
+        (i["labelIds"][0].as_str(), i["labels"][0]["name"].as_str()),
+        (bug["id"].as_str(), Some("Bug")),
+        "{i}"
+    );
+    app.issue(&c, json!({"title": "unlabelled"})).await;
+    let (_, list) = app
+        .get(&format!(
+            "/companies/{}/issues?labelId={}",
+            id(&c),
+            id(&bug)
+        ))
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let other = app.company("Other Label Co").await;
+    let (_, theirs) = app
+        .post(
+            &format!("/companies/{}/labels", id(&other)),
+            json!({"name": "Theirs", "color": "#000000"}),
+        )
+        .await;
+    let (s, err) = app
+        .patch(
+            &format!("/issues/{}", id(&i)),
+            json!({"labelIds": [id(&theirs)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let (s, _) = app
+        .call(Method::DELETE, &format!("/labels/{}", id(&bug)), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, after) = app.get(&format!("/issues/{}", id(&i))).await;
+    assert_eq!(after["labelIds"], json!([]), "{after}");
+}

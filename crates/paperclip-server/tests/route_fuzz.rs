@@ -134,6 +134,12 @@ async fn no_operation_answers_5xx_to_hostile_input() {
         None,
     )
     .await;
+    let (_, label) = app
+        .post(
+            &format!("/companies/{cid}/labels"),
+            json!({"name": "L", "color": "#112233"}),
+        )
+        .await;
     // The assignment queued a heartbeat run.
     let (_, runs) = app.get(&format!("/companies/{cid}/heartbeat-runs")).await;
     let run = runs[0].clone();
@@ -149,6 +155,7 @@ async fn no_operation_answers_5xx_to_hostile_input() {
             "commentId" => &comment["id"],
             "keyId" => &key["id"],
             "runId" => &run["id"],
+            "labelId" => &label["id"],
             "type" => return "process".into(),
             "skillName" => return "paperclip".into(),
             "key" => return "plan".into(),

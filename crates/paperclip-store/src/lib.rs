@@ -17,6 +17,7 @@ mod error;
 pub mod goals;
 pub mod issues;
 pub mod keyring;
+pub mod labels;
 pub mod live;
 pub mod migrate;
 pub mod orchestration;

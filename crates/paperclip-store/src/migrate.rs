@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_heartbeat_runs"),
     migration!(10, "0010_agent_sessions"),
     migration!(11, "0011_live_events"),
+    migration!(12, "0012_labels"),
 ];
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database

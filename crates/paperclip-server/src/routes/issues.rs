@@ -45,6 +45,7 @@ pub async fn list(
         assignee_user_id: q.text("assigneeUserId").map(str::to_string),
         project_id: q.uuid("projectId")?,
         parent_id: q.uuid("parentId")?,
+        label_id: q.uuid("labelId")?,
         q: q.text("q").map(str::to_string),
         limit: q.int("limit", 200, 1, 1000)?,
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
@@ -133,6 +134,12 @@ pub async fn create(
     if let Some(ids) = &b.blocked_by_issue_ids {
         store::orchestration::set_blocked_by(&mut tx, &actor, &issue, ids).await?;
     }
+    if let Some(ids) = &b.label_ids {
+        store::labels::set_for_issue(&mut tx, &actor, &issue, ids).await?;
+    }
+    let issue = store::issues::get(&mut tx, issue.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Issue"))?;
     let view = with_relations(&mut tx, issue).await?;
     tx.commit().await?;
     Ok(Created(view))
@@ -238,6 +245,15 @@ pub async fn patch(
     if let Some(ids) = &b.blocked_by_issue_ids {
         store::orchestration::set_blocked_by(&mut tx, &actor, &updated, ids).await?;
     }
+    let updated = match &b.label_ids {
+        Some(ids) => {
+            store::labels::set_for_issue(&mut tx, &actor, &updated, ids).await?;
+            store::issues::get(&mut tx, updated.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Issue"))?
+        }
+        None => updated,
+    };
     let comment = match &b.comment {
         Some(body) => Some(store::comments::create(&mut tx, &actor, &updated, body).await?),
         None => None,

@@ -8,6 +8,7 @@ pub mod costs;
 pub mod goals;
 pub mod instance;
 pub mod issues;
+pub mod labels;
 pub mod plugins;
 pub mod projects;
 pub mod runs;

@@ -119,9 +119,8 @@ pub struct Issue {
     pub hidden_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[sqlx(skip)]
-    pub labels: Vec<Value>,
-    #[sqlx(skip)]
+    /// `[{id, name, color}]`, by name.
+    pub labels: Value,
     pub label_ids: Vec<Uuid>,
     #[sqlx(skip)]
     pub watchdog: Option<Value>,
@@ -133,7 +132,11 @@ const COLUMNS: &str = "i.id, i.company_id, 0 AS conversation_session_generation,
     i.created_by_agent_id, i.created_by_user_id, 'local-board'::text AS responsible_user_id, i.issue_number,
     i.identifier, i.origin_kind, i.origin_id, i.origin_run_id, 'default'::text AS origin_fingerprint,
     i.request_depth, i.billing_code, 0 AS monitor_attempt_count, i.started_at, i.completed_at, i.cancelled_at,
-    i.hidden_at, i.created_at, i.updated_at";
+    i.hidden_at, i.created_at, i.updated_at,
+    COALESCE((SELECT jsonb_agg(jsonb_build_object('id', lb.id, 'name', lb.name, 'color', lb.color) ORDER BY lower(lb.name))
+              FROM issue_labels il JOIN labels lb ON lb.id = il.label_id WHERE il.issue_id = i.id), '[]'::jsonb) AS labels,
+    ARRAY(SELECT il.label_id FROM issue_labels il JOIN labels lb ON lb.id = il.label_id WHERE il.issue_id = i.id
+          ORDER BY lower(lb.name)) AS label_ids";
 
 /// One issue by id.
 #[tracing::instrument(level = "debug", skip_all)]
@@ -180,6 +183,7 @@ pub struct Filter {
     pub assignee_user_id: Option<String>,
     pub project_id: Option<Uuid>,
     pub parent_id: Option<Uuid>,
+    pub label_id: Option<Uuid>,
     pub q: Option<String>,
     pub limit: i64,
     pub offset: i64,
@@ -212,6 +216,11 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Resu
     }
     if let Some(p) = f.parent_id {
         qb.push(" AND i.parent_id = ").push_bind(p);
+    }
+    if let Some(l) = f.label_id {
+        qb.push(" AND EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = i.id AND il.label_id = ")
+            .push_bind(l)
+            .push(")");
     }
     if let Some(text) = &f.q {
         qb.push(" AND (i.title ILIKE '%' || ")
