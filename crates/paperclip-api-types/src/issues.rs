@@ -264,7 +264,7 @@ pub struct DocumentSummary {
 /// Paperclip does not run yet are `null` or empty, so upstream's clients parse it unchanged.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct IssueDetail<I, P, G, D> {
+pub struct IssueDetail<I, P, G, D, W> {
     #[serde(flatten)]
     pub view: IssueView<I>,
     pub ancestors: Vec<IssueRef>,
@@ -283,7 +283,7 @@ pub struct IssueDetail<I, P, G, D> {
     pub linked_cases: Vec<()>,
     pub active_recovery_action: Option<()>,
     pub scheduled_retry: Option<()>,
-    pub work_products: Vec<()>,
+    pub work_products: Vec<W>,
 }
 
 /// One field's change in an issue update.

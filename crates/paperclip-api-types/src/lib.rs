@@ -23,6 +23,7 @@ pub mod projects;
 pub mod rpc;
 pub mod runs;
 pub mod secrets;
+pub mod work;
 
 /// For `Option<Option<T>>` patch fields: absent → `None`, `null` → `Some(None)`, a value →
 /// `Some(Some(v))` (serde alone cannot tell absent from `null`).

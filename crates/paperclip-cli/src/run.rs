@@ -106,7 +106,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         database_mode,
         key,
     )
-    .context("cannot prepare the plugin sandbox")?;
+    .context("cannot assemble the server")?;
     config.started_at = started_at;
     if !config.sandbox.landlock().enforced() {
         tracing::warn!("this kernel has no Landlock: plugin workers are not confined to their own files (docs/PLUGINS.md)");

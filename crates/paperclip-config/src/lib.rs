@@ -18,6 +18,7 @@ mod file;
 mod paths;
 mod server;
 mod settings;
+mod storage;
 
 pub use env::Env;
 pub use error::ConfigError;
@@ -28,6 +29,7 @@ pub use settings::{
     BackupSettings, DatabaseTarget, EmbeddedSettings, EnvKey, MigrationPolicy, PoolSettings,
     SecretsSettings, Settings, SECRET_PROVIDERS,
 };
+pub use storage::{StorageProvider, StorageSettings, DEFAULT_ATTACHMENT_MAX_BYTES};
 
 /// `Result` with this crate's error.
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;

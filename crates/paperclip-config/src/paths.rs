@@ -73,6 +73,11 @@ impl InstancePaths {
         self.root.join("data").join("run-logs")
     }
 
+    /// Default `local_disk` storage folder (attachments).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.root.join("data").join("storage")
+    }
+
     /// Default backup folder.
     pub fn backups_dir(&self) -> PathBuf {
         self.root.join("data").join("backups")

@@ -20,6 +20,9 @@ pub struct ServerSettings {
     /// Host names (besides loopback ones) the server answers to (`server.allowedHostnames`):
     /// any other `Host` header is refused, which stops DNS rebinding.
     pub allowed_hostnames: Vec<String>,
+    /// `DELETE /api/companies/:id` is allowed (`PAPERCLIP_ENABLE_COMPANY_DELETION`; on by
+    /// default in `local_trusted` mode, off in `authenticated` mode).
+    pub company_deletion: bool,
 }
 
 pub(crate) fn server_settings(env: &Env, config: &ConfigFile) -> Result<ServerSettings> {
@@ -69,7 +72,11 @@ pub(crate) fn server_settings(env: &Env, config: &ConfigFile) -> Result<ServerSe
         .map(|h| h.trim().to_ascii_lowercase())
         .filter(|h| !h.is_empty())
         .collect();
+    let company_deletion = env
+        .bool("PAPERCLIP_ENABLE_COMPANY_DELETION")?
+        .unwrap_or(deployment_mode == DeploymentMode::LocalTrusted);
     Ok(ServerSettings {
+        company_deletion,
         host,
         port,
         deployment_mode,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::paths::{absolute, expand_tilde};
 pub use crate::server::DEFAULT_HTTP_PORT;
 use crate::server::{server_settings, ServerSettings};
+use crate::storage::{storage_settings, StorageSettings};
 use crate::{ConfigError, ConfigFile, Env, InstancePaths, Result};
 
 /// Default port of the embedded PostgreSQL cluster (upstream's).
@@ -30,6 +31,8 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     /// Database backups.
     pub backup: BackupSettings,
+    /// File storage (attachments).
+    pub storage: StorageSettings,
     /// Non-fatal remarks about the configuration, shown once at startup.
     pub warnings: Vec<String>,
 }
@@ -188,6 +191,7 @@ impl Settings {
         };
         let secrets = secrets_settings(&env, &config, &paths, &server)?;
         let backup = backup_settings(&env, &config, &paths)?;
+        let storage = storage_settings(&env, &config, &paths)?;
         Ok(Self {
             paths,
             config,
@@ -197,6 +201,7 @@ impl Settings {
             migration,
             secrets,
             backup,
+            storage,
             warnings,
         })
     }

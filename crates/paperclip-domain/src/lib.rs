@@ -11,6 +11,7 @@ mod enums;
 mod error;
 pub mod heartbeat;
 pub mod rules;
+pub mod work;
 
 pub use actor::{Actor, ActorKind};
 pub use enums::{

@@ -212,6 +212,13 @@ pub fn openapi(ops: &[Op]) -> Value {
                     "schema": {"type": "object", "additionalProperties": extra}}));
             }
         }
+        if doc.upload {
+            // For a raw-bytes upload (a multipart one carries them as parts).
+            params.push(json!({"name": "filename", "in": "query", "required": false,
+                "schema": {"type": "string", "maxLength": 255}, "description": "The file's name (raw uploads)"}));
+            params.push(json!({"name": "issueCommentId", "in": "query", "required": false,
+                "schema": {"type": "string", "format": "uuid"}, "description": "Attach to this comment of the issue (raw uploads)"}));
+        }
         let mut responses = Map::new();
         for (status, schema) in doc.responses {
             responses.insert(
@@ -219,8 +226,14 @@ pub fn openapi(ops: &[Op]) -> Value {
                 json!({"description": describe_status(status), "content": {"application/json": {"schema": to_value(schema)}}}),
             );
         }
+        if doc.binary {
+            responses.insert(
+                "200".into(),
+                json!({"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}),
+            );
+        }
         {
-            for status in error_statuses(op.method, doc.body.is_some(), doc.fails) {
+            for status in error_statuses(op.method, doc.body.is_some() || doc.upload, doc.fails) {
                 // A documented answer of the handler's own (health's 503) keeps its schema.
                 responses.entry(status.to_string()).or_insert_with(|| {
                     json!({"description": describe_status(status), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
@@ -237,6 +250,16 @@ pub fn openapi(ops: &[Op]) -> Value {
         if let Some(body) = doc.body {
             operation["requestBody"] =
                 json!({"content": {"application/json": {"schema": to_value(body)}}});
+        }
+        if doc.upload {
+            operation["requestBody"] = json!({"required": true, "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "contentMediaType": "application/octet-stream", "description": "The file; its part's Content-Type is the file's type"},
+                        "issueCommentId": {"type": "string", "format": "uuid", "description": "Attach to this comment of the issue"}},
+                    "additionalProperties": false}},
+                "application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream",
+                    "description": "The raw bytes, sent with the file's own Content-Type; name it with ?filename="}}}});
         }
         let entry = paths
             .entry(format!("/api{}", op.path.replace("{*", "{")))

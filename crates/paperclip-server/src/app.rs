@@ -46,6 +46,19 @@ pub struct AppConfig {
     /// `PAPERCLIP_AGENT_JWT_SECRET`, if set (else run tokens are signed with a key derived from
     /// the master key).
     pub agent_jwt_secret: Option<String>,
+    /// Attachment storage and upload rules.
+    pub files: crate::files::Files,
+    /// `DELETE /api/companies/:id` is allowed.
+    pub company_deletion: bool,
+}
+
+/// Why a server could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AppConfigError {
+    #[error("cannot prepare the plugin sandbox: {0}")]
+    Sandbox(#[from] paperclip_sandbox::SandboxError),
+    #[error("cannot open file storage: {0}")]
+    Storage(#[from] paperclip_storage::StorageError),
 }
 
 impl AppConfig {
@@ -56,8 +69,10 @@ impl AppConfig {
         migration_url: String,
         database_mode: &'static str,
         key: MasterKey,
-    ) -> paperclip_sandbox::Result<Self> {
+    ) -> Result<Self, AppConfigError> {
         Ok(Self {
+            files: crate::files::Files::open(&settings.storage)?,
+            company_deletion: settings.server.company_deletion,
             engine: EngineConfig::new(
                 settings.paths.run_logs_dir(),
                 migration_url.clone(),
@@ -98,8 +113,12 @@ impl AppConfig {
         url: &str,
         key: MasterKey,
         instance: &Path,
-    ) -> paperclip_sandbox::Result<Self> {
+    ) -> Result<Self, AppConfigError> {
         Ok(Self {
+            files: crate::files::Files::open(&paperclip_config::StorageSettings::local(
+                instance.join("data").join("storage"),
+            ))?,
+            company_deletion: true,
             // A test database may be shared by several servers (replica tests): leases decide.
             engine: EngineConfig::new(
                 instance.join("data").join("run-logs"),
@@ -162,6 +181,7 @@ impl App {
         );
         Self {
             state: AppState {
+                files: Arc::new(cfg.files),
                 live,
                 runs,
                 db: cfg.db,
@@ -170,6 +190,7 @@ impl App {
                     allowed_hostnames: cfg.allowed_hostnames,
                     database_mode: cfg.database_mode,
                     started_at: chrono::Utc::now(),
+                    company_deletion: cfg.company_deletion,
                 }),
                 secrets,
                 backup: Arc::new(cfg.backup),

@@ -29,6 +29,10 @@ pub struct OpDoc {
     pub responses: Vec<(u16, Schema)>,
     /// The handler can fail with [`ApiError`].
     pub fails: bool,
+    /// The body is a file upload (multipart/form-data or the raw bytes), not JSON.
+    pub upload: bool,
+    /// The 200 answer is a file's bytes, not JSON.
+    pub binary: bool,
 }
 
 /// Something a handler takes: contributes to the request side of its [`OpDoc`].
@@ -119,6 +123,28 @@ impl<Q: JsonSchema> DescribeArg for crate::extract::QueryMap<Q> {
             s.inline_subschemas = true;
         }));
         doc.query = Some(inline.root_schema_for::<Q>());
+    }
+}
+
+/// A file upload: `multipart/form-data` with a `file` part, or the raw bytes.
+impl DescribeArg for crate::extract::Upload {
+    fn describe(doc: &mut OpDoc, _gen: &mut SchemaGenerator) {
+        doc.upload = true;
+    }
+}
+
+/// A file's bytes, streamed (`Content-Type`, `Content-Disposition` and `Content-Length` set).
+pub struct FileBody(pub Response);
+
+impl IntoResponse for FileBody {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl DescribeResponse for FileBody {
+    fn describe(doc: &mut OpDoc, _gen: &mut SchemaGenerator) {
+        doc.binary = true;
     }
 }
 

@@ -38,6 +38,8 @@ pub enum ApiError {
     Failed503(String),
     /// 413.
     PayloadTooLarge,
+    /// 413 naming the limit (an upload).
+    TooLarge(String),
     /// 415.
     UnsupportedMediaType,
     /// 500 with a message safe to show (an operation that failed for a reason the user can fix).
@@ -82,6 +84,26 @@ impl From<StoreError> for ApiError {
             StoreError::Sql { context, source } => from_sql(context, source),
             StoreError::Db(d) => d.into(),
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<paperclip_storage::StorageError> for ApiError {
+    fn from(e: paperclip_storage::StorageError) -> Self {
+        use paperclip_storage::StorageError as E;
+        match e {
+            E::TooLarge { limit } => ApiError::TooLarge(format!(
+                "The file is larger than the limit of {limit} bytes"
+            )),
+            E::Interrupted(m) => ApiError::BadRequest {
+                message: format!("The upload was interrupted: {m}"),
+                details: None,
+            },
+            E::NotFound => ApiError::Failed("The stored file is missing from storage".into()),
+            e @ (E::Config(_) | E::Backend(_)) => {
+                tracing::error!(error = %e, "file storage failed");
+                ApiError::Failed503("File storage is unavailable".into())
+            }
         }
     }
 }
@@ -180,6 +202,7 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({ "error": "Request body too large" }),
             ),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": m })),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 json!({ "error": "Content-Type must be application/json" }),

@@ -401,3 +401,24 @@ impl Problems {
         }
     }
 }
+
+/// A file upload's request, unread: its headers, query and body stream (handled by
+/// [`crate::upload`], which streams it to storage).
+pub struct Upload {
+    pub headers: axum::http::HeaderMap,
+    pub query: HashMap<String, String>,
+    pub body: axum::body::Body,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        Ok(Upload {
+            query: url_decode_pairs(parts.uri.query().unwrap_or_default()),
+            headers: parts.headers,
+            body,
+        })
+    }
+}

@@ -19,13 +19,42 @@ use axum::response::{IntoResponse, Response};
 use crate::{ApiError, AppState};
 
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match check(&state, &req) {
-        Ok(()) => next.run(req).await,
+    let limit = body_limit(&state, &req);
+    match check(&state, &req, limit) {
+        // The body is capped here too: a chunked body has no Content-Length to refuse early.
+        Ok(()) => {
+            let req = req.map(|b| {
+                axum::body::Body::new(http_body_util::Limited::new(
+                    b,
+                    usize::try_from(limit).unwrap_or(usize::MAX),
+                ))
+            });
+            next.run(req).await
+        }
         Err(e) => e.into_response(),
     }
 }
 
-fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
+/// The largest body a request may have: an attachment upload up to the attachment limit (it is
+/// streamed to storage, never held), anything else [`crate::MAX_BODY_BYTES`].
+fn body_limit(state: &AppState, req: &Request) -> u64 {
+    if req.method() == Method::POST && is_upload(req.uri().path()) {
+        state.files.upload_body_limit()
+    } else {
+        crate::MAX_BODY_BYTES as u64
+    }
+}
+
+/// `/api/companies/{companyId}/issues/{issueId}/attachments`.
+fn is_upload(path: &str) -> bool {
+    let seg: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    matches!(
+        seg.as_slice(),
+        ["", "api", "companies", _, "issues", _, "attachments"]
+    )
+}
+
+fn check(state: &AppState, req: &Request, limit: u64) -> Result<(), ApiError> {
     let headers = req.headers();
     let host = host_of(req)?;
     if !host_allowed(&host, &state.info.allowed_hostnames) {
@@ -45,7 +74,7 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
     {
-        if len > crate::MAX_BODY_BYTES as u64 {
+        if len > limit {
             return Err(ApiError::PayloadTooLarge);
         }
     }

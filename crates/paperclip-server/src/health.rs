@@ -51,7 +51,7 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<Health>, Down> {
         bootstrap_status: "ready".into(),
         bootstrap_invite_active: false,
         features: Features {
-            company_deletion_enabled: true,
+            company_deletion_enabled: info.company_deletion,
         },
         server_info: ServerFacts {
             process_started_at: info

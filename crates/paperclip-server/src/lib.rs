@@ -12,10 +12,12 @@ pub mod background;
 pub mod doc;
 mod error;
 pub mod extract;
+pub mod files;
 mod guard;
 mod health;
 pub mod listener;
 pub mod live;
+mod upload;
 pub use paperclip_plugin_host as plugin_host;
 mod routes;
 pub mod tasks;
@@ -29,7 +31,7 @@ use axum::Router;
 use paperclip_postgres::Db;
 use tokio::net::TcpListener;
 
-pub use app::{App, AppConfig};
+pub use app::{App, AppConfig, AppConfigError};
 pub use error::ApiError;
 pub use paperclip_secrets::SecretsState;
 
@@ -44,6 +46,8 @@ pub struct ServerInfo {
     pub database_mode: &'static str,
     /// When this process started.
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// `DELETE /api/companies/:id` is allowed (`PAPERCLIP_ENABLE_COMPANY_DELETION`).
+    pub company_deletion: bool,
 }
 
 /// Backup configuration of this server.
@@ -82,6 +86,8 @@ pub struct AppState {
     pub runs: Arc<paperclip_runs::Engine>,
     /// This server's reader of the live events outbox (WebSocket clients follow it).
     pub live: Arc<live::Hub>,
+    /// Attachment storage.
+    pub files: Arc<files::Files>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -98,6 +104,7 @@ fn api() -> api::Api {
         .post("/companies", "Create a company (board)", companies::create)
         .get("/companies/{companyId}", "Get a company", companies::get)
         .patch("/companies/{companyId}", "Update a company (board)", companies::patch)
+        .delete("/companies/{companyId}", "Delete a company and everything of it, after a backup (board; when enabled)", deletes::company)
         .post("/companies/{companyId}/archive", "Archive a company (board)", companies::archive)
         .get("/companies/{companyId}/dashboard", "Agents and issues by status, month-to-date spend, approvals, recent activity", companies::dashboard)
         .get("/companies/{companyId}/org", "Org tree", companies::org)
@@ -109,6 +116,7 @@ fn api() -> api::Api {
         .get("/agents/me", "The calling agent", agents::me)
         .get("/agents/{agentId}", "Get an agent", agents::get)
         .patch("/agents/{agentId}", "Update an agent (board)", agents::patch)
+        .delete("/agents/{agentId}", "Delete an agent: it stays as a tombstone its runs, costs and activity point at (board)", deletes::agent)
         .post("/agents/{agentId}/pause", "Pause an agent (board)", agents::pause)
         .post("/agents/{agentId}/resume", "Resume a paused agent (board)", agents::resume)
         .post("/agents/{agentId}/terminate", "Terminate an agent, irreversibly (board)", agents::terminate)
@@ -119,6 +127,7 @@ fn api() -> api::Api {
         .post("/agents/{agentId}/wakeup", "Queue a wakeup: 202 with the run that answers it (new or coalesced), 200 for a repeated idempotencyKey, 409 with the reason when not admitted", agents::wakeup)
         .tag("heartbeat-runs")
         .post("/agents/{agentId}/heartbeat/invoke", "Run a heartbeat now (on_demand): 202 with the queued run", runs::invoke)
+        .get("/agents/me/inbox/mine", "The calling agent's assigned issues with read state (agent)", inbox::mine)
         .get("/agents/me/inbox-lite", "The calling agent's open issues in pick order (agent)", runs::inbox_lite)
         .get("/companies/{companyId}/heartbeat-runs", "List runs, newest first (filters: agentId, status csv, limit)", runs::list)
         .get("/companies/{companyId}/live-runs", "Queued and running runs", runs::live)
@@ -145,6 +154,7 @@ fn api() -> api::Api {
         .post("/companies/{companyId}/issues", "Create an issue", issues::create)
         .get("/issues/{issueId}", "Get an issue by UUID or identifier", issues::get)
         .patch("/issues/{issueId}", "Update an issue (optional comment)", issues::patch)
+        .delete("/issues/{issueId}", "Delete an issue with its comments, documents, files and deliverables (board)", deletes::issue)
         .post("/issues/{issueId}/checkout", "Atomically check out an issue for an agent", issues::checkout)
         .post("/issues/{issueId}/release", "Release a checked-out issue", issues::release)
         .post("/issues/{issueId}/admin/force-release", "Clear run locks (board)", issues::force_release)
@@ -161,6 +171,19 @@ fn api() -> api::Api {
         .tag("labels")
         .get("/companies/{companyId}/labels", "List labels", labels::list)
         .post("/companies/{companyId}/labels", "Create a label {name, color}", labels::create)
+        .post("/companies/{companyId}/issues/{issueId}/attachments", "Attach a file to an issue or one of its comments (multipart `file`, or the raw bytes)", attachments::create)
+        .get("/issues/{issueId}/attachments", "List an issue's attachments", attachments::list)
+        .get("/attachments/{attachmentId}/content", "Download an attachment", attachments::content)
+        .delete("/attachments/{attachmentId}", "Delete an attachment (board or its uploader)", attachments::delete)
+        .get("/issues/{issueId}/work-products", "List an issue's deliverables (primary first)", work_products::list)
+        .post("/issues/{issueId}/work-products", "Add a deliverable to an issue (a PR, branch, commit, preview, artifact, document)", work_products::create)
+        .patch("/work-products/{workProductId}", "Update a deliverable", work_products::patch)
+        .delete("/work-products/{workProductId}", "Delete a deliverable", work_products::delete)
+        .post("/issues/{issueId}/read", "Mark an issue read for the caller", inbox::mark_read)
+        .delete("/issues/{issueId}/read", "Mark an issue unread for the caller", inbox::mark_unread)
+        .post("/issues/{issueId}/inbox-archive", "Archive an issue from the caller's inbox (a newer comment brings it back)", inbox::archive)
+        .delete("/issues/{issueId}/inbox-archive", "Bring an issue back to the caller's inbox", inbox::unarchive)
+        .get("/companies/{companyId}/sidebar-badges", "Counts for the board's sidebar: unread inbox, pending approvals, failed runs", inbox::sidebar_badges)
         .delete("/labels/{labelId}", "Delete a label (it leaves its issues)", labels::delete)
         .tag("goals")
         .get("/companies/{companyId}/goals", "List goals", goals::list)
@@ -173,6 +196,7 @@ fn api() -> api::Api {
         .post("/companies/{companyId}/projects", "Create a project", projects::create)
         .get("/projects/{projectId}", "Get a project", projects::get)
         .patch("/projects/{projectId}", "Update a project", projects::patch)
+        .delete("/projects/{projectId}", "Delete a project; its issues and costs lose it (board)", deletes::project)
         .tag("approvals")
         .get("/companies/{companyId}/approvals", "List approvals (status)", approvals::list)
         .post("/companies/{companyId}/approvals", "Request an approval", approvals::create)
@@ -250,14 +274,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .fallback(error::not_found)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            MAX_BODY_BYTES,
-        ))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             listener::BODY_TIMEOUT,
         ))
-        // Outside the body limit, so its refusals (foreign Host or Origin, bad URI, oversized
-        // Content-Length) are JSON and come before anything reads the body.
+        // Before anything reads the body: its refusals (foreign Host or Origin, bad URI,
+        // oversized Content-Length) are JSON, and it caps every body (see guard::body_limit).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

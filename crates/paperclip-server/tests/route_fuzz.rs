@@ -140,6 +140,26 @@ async fn no_operation_answers_5xx_to_hostile_input() {
             json!({"name": "L", "color": "#112233"}),
         )
         .await;
+    let attachment: Value = app
+        .client
+        .post(format!(
+            "{}/companies/{cid}/issues/{iid}/attachments?filename=a.txt",
+            app.base
+        ))
+        .header("content-type", "text/plain")
+        .body("attached")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, work_product) = app
+        .post(
+            &format!("/issues/{iid}/work-products"),
+            json!({"type": "pull_request", "provider": "github", "title": "PR"}),
+        )
+        .await;
     // The assignment queued a heartbeat run.
     let (_, runs) = app.get(&format!("/companies/{cid}/heartbeat-runs")).await;
     let run = runs[0].clone();
@@ -156,6 +176,8 @@ async fn no_operation_answers_5xx_to_hostile_input() {
             "keyId" => &key["id"],
             "runId" => &run["id"],
             "labelId" => &label["id"],
+            "attachmentId" => &attachment["id"],
+            "workProductId" => &work_product["id"],
             "type" => return "process".into(),
             "skillName" => return "paperclip".into(),
             "key" => return "plan".into(),
@@ -279,7 +301,13 @@ async fn no_operation_answers_5xx_to_hostile_input() {
                     let (status, text) =
                         send(&app, method.clone(), &format!("{url}{q}"), body.as_ref()).await;
                     let parsed = serde_json::from_str::<Value>(&text);
-                    let json_ok = parsed.is_ok() || text.is_empty();
+                    // A download answers the file's bytes, as its document says.
+                    let binary = status == 200
+                        && doc["paths"][format!("/api{path}")][method.as_str().to_lowercase()]
+                            ["responses"]["200"]["content"]
+                            .get("application/octet-stream")
+                            .is_some();
+                    let json_ok = parsed.is_ok() || text.is_empty() || binary;
                     if !documented(path, &method).contains(&status) {
                         failures.push(format!(
                             "{method} {url}{q}: status {status} is not in the document ({})",

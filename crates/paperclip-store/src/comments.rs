@@ -139,19 +139,22 @@ pub async fn get(conn: &mut PgConnection, issue_id: Uuid, id: Uuid) -> Result<Op
     .map_err(StoreError::sql("cannot read the comment"))
 }
 
-/// Deletes a comment (`issue.comment_deleted`); only its author or the board may.
+/// Deletes a comment (`issue.comment_deleted`) with its attachments; only its author or the
+/// board may. Answers the storage keys of the attachments, to remove after commit.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(
     conn: &mut PgConnection,
     actor: &Actor,
     issue: &Issue,
     c: &Comment,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     if !actor.is_board() && actor.agent_id() != c.author_agent_id {
         return Err(StoreError::forbidden(
             "Only the comment's author or the board can delete it",
         ));
     }
+    let keys =
+        crate::attachments::delete_where(&mut *conn, "ia.issue_comment_id = $1", c.id).await?;
     q("DELETE FROM issue_comments WHERE id = $1")
         .bind(c.id)
         .execute(&mut *conn)
@@ -165,8 +168,9 @@ pub async fn delete(
             action: "issue.comment_deleted",
             entity_type: "issue",
             entity_id: issue.id.to_string(),
-            details: json!({"identifier": issue.identifier, "commentId": c.id}),
+            details: json!({"identifier": issue.identifier, "commentId": c.id, "attachmentsRemoved": keys.len()}),
         },
     )
-    .await
+    .await?;
+    Ok(keys)
 }

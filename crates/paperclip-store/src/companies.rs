@@ -251,7 +251,7 @@ pub struct DashboardCounts {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<DashboardCounts> {
     let agents_by_status: Vec<(String, i64)> =
-        qa("SELECT status, count(*) FROM agents WHERE company_id = $1 GROUP BY status")
+        qa("SELECT status, count(*) FROM agents WHERE company_id = $1 AND deleted_at IS NULL GROUP BY status")
             .bind(company.id)
             .fetch_all(&mut *conn)
             .await

@@ -9,12 +9,15 @@
 pub mod activity;
 pub mod agents;
 pub mod approvals;
+pub mod attachments;
 pub mod comments;
 pub mod companies;
 pub mod costs;
+pub mod deletes;
 pub mod documents;
 mod error;
 pub mod goals;
+pub mod inbox;
 pub mod issues;
 pub mod keyring;
 pub mod labels;
@@ -25,6 +28,7 @@ pub mod plugins;
 pub mod projects;
 pub mod runs;
 pub mod secrets;
+pub mod work_products;
 
 /// Start of the current UTC calendar month, the budget window.
 pub const MONTH_START: &str = "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";

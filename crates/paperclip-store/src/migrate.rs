@@ -30,6 +30,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_agent_sessions"),
     migration!(11, "0011_live_events"),
     migration!(12, "0012_labels"),
+    migration!(13, "0013_attachments_work_products_inbox"),
+    migration!(14, "0014_agent_tombstones"),
 ];
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database

@@ -5,6 +5,9 @@
 //! stops it and removes the folder when the test process exits, however it exits, so no
 //! postmaster outlives `cargo test`.
 
+mod s3;
+pub use s3::{s3_server, S3Server};
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};

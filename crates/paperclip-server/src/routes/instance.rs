@@ -55,3 +55,33 @@ pub async fn backup(
         }
     }
 }
+
+/// A backup now for an operation that must not run without one (`trigger` names it); answers
+/// the file. 409 while another backup runs; a failed backup stops the operation.
+pub async fn take_backup(
+    s: &AppState,
+    trigger: &'static str,
+) -> Result<std::path::PathBuf, ApiError> {
+    let b = &s.backup;
+    let opts = backup::Options {
+        url: &b.url,
+        dir: &b.dir,
+        retention: b.retention,
+        bin_dir: b.bin_dir.as_deref(),
+        key_fingerprint: Some(s.secrets.key.fingerprint()),
+        trigger,
+    };
+    match backup::create_exclusive(&s.db, &opts).await {
+        Ok(Some(out)) => Ok(out.backup_file),
+        Ok(None) => Err(ApiError::Conflict {
+            message: "A database backup is already running; try again when it has finished".into(),
+            details: json!({}),
+        }),
+        Err(e) => {
+            backup::record_failure(&b.dir, Some(&e.to_string()));
+            Err(ApiError::Failed(format!(
+                "The backup that must come first failed: {e}"
+            )))
+        }
+    }
+}

@@ -22,7 +22,8 @@ use crate::doc::Created;
 use crate::views::{self, IssueList};
 
 type View = IssueView<Issue>;
-pub(crate) type Detail = IssueDetail<Issue, Project, Goal, Document>;
+pub(crate) type Detail =
+    IssueDetail<Issue, Project, Goal, Document, store::work_products::WorkProduct>;
 use crate::extract::{path_id, JsonBody, Problems, QueryMap};
 use crate::{ApiError, AppState};
 
@@ -163,6 +164,7 @@ pub async fn get(
         None => None,
     };
     let docs = store::documents::list(&mut conn, issue.id).await?;
+    let work_products = store::work_products::list(&mut conn, issue.id).await?;
     let view = with_relations(&mut conn, issue).await?;
     conn.close().await?;
     let summaries = docs
@@ -195,7 +197,7 @@ pub async fn get(
         linked_cases: Vec::new(),
         active_recovery_action: None,
         scheduled_retry: None,
-        work_products: Vec::new(),
+        work_products,
     }))
 }
 
@@ -393,8 +395,11 @@ pub async fn delete_comment(
     let c = store::comments::get(&mut tx, issue.id, comment_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Comment"))?;
-    store::comments::delete(&mut tx, &actor, &issue, &c).await?;
+    let keys = store::comments::delete(&mut tx, &actor, &issue, &c).await?;
     tx.commit().await?;
+    for key in keys {
+        crate::upload::forget(&s.files, &key).await;
+    }
     Ok(Json(Ok::yes()))
 }
 

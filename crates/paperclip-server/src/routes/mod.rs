@@ -3,9 +3,12 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod attachments;
 pub mod companies;
 pub mod costs;
+pub mod deletes;
 pub mod goals;
+pub mod inbox;
 pub mod instance;
 pub mod issues;
 pub mod labels;
@@ -14,6 +17,7 @@ pub mod projects;
 pub mod runs;
 pub mod runtime;
 pub mod secrets;
+pub mod work_products;
 
 use paperclip_store::{self as store, companies::Company, issues::Issue, Actor};
 use sqlx::PgConnection;

@@ -31,8 +31,25 @@ impl TestApp {
         Self::spawn_on(db, false).await
     }
 
+    /// A server over a fresh database whose configuration `tweak` adjusts first.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut AppConfig)) -> Self {
+        let db = paperclip_testkit::cluster().create_database().await;
+        migrate::run(&db.url, "test", Approval::Apply)
+            .await
+            .unwrap();
+        Self::spawn_tweaked(db, false, tweak).await
+    }
+
     /// A server over an existing, migrated database, with secrets strict mode on or off.
     pub async fn spawn_on(db: paperclip_testkit::TestDb, strict: bool) -> Self {
+        Self::spawn_tweaked(db, strict, |_| {}).await
+    }
+
+    async fn spawn_tweaked(
+        db: paperclip_testkit::TestDb,
+        strict: bool,
+        tweak: impl FnOnce(&mut AppConfig),
+    ) -> Self {
         let pool = Db::connect(
             &db.url,
             &PoolSettings {
@@ -51,6 +68,7 @@ impl TestApp {
         config.backup.enabled = true;
         config.backup.dir =
             std::env::temp_dir().join(format!("paperclip-test-backups-{}", db.name));
+        tweak(&mut config);
         let app = App::new(config);
         app.start_background();
         let plugins = app.state.plugins.clone();

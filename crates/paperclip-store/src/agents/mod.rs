@@ -54,6 +54,8 @@ pub struct Agent {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub url_key: String,
+    /// Set on a deleted agent: a tombstone that runs, costs and activity still point at.
+    pub deleted_at: Option<DateTime<Utc>>,
     #[sqlx(skip)]
     pub org_chain_health: Value,
 }
@@ -66,7 +68,7 @@ fn select() -> String {
                           WHERE e.company_id = a.company_id AND e.agent_id = a.id
                             AND e.occurred_at >= {MONTH_START}), 0)::bigint AS spent_monthly_cents,
                 a.pause_reason, a.paused_at, a.error_reason, a.permissions, a.last_heartbeat_at, a.metadata,
-                a.created_at, a.updated_at, a.url_key
+                a.created_at, a.updated_at, a.url_key, a.deleted_at
          FROM agents a"
     )
 }
@@ -120,7 +122,7 @@ async fn company_tree(
     company_id: Uuid,
 ) -> Result<HashMap<Uuid, (Option<Uuid>, String, String)>> {
     let rows: Vec<(Uuid, Option<Uuid>, String, String)> =
-        qa("SELECT id, reports_to, name, status FROM agents WHERE company_id = $1")
+        qa("SELECT id, reports_to, name, status FROM agents WHERE company_id = $1 AND deleted_at IS NULL")
             .bind(company_id)
             .fetch_all(conn)
             .await
@@ -135,7 +137,7 @@ async fn company_tree(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Agent>> {
     let agents: Vec<Agent> = qa(&format!(
-        "{} WHERE a.company_id = $1 ORDER BY a.created_at, a.id",
+        "{} WHERE a.company_id = $1 AND a.deleted_at IS NULL ORDER BY a.created_at, a.id",
         select()
     ))
     .bind(company_id)

@@ -407,6 +407,29 @@ pub async fn cancel(conn: &mut PgConnection, actor: &Actor, run: &Run) -> Result
     Ok(get(conn, run.id).await?.expect("exists"))
 }
 
+/// Cancels the queued runs of one task (an issue being deleted, say); answers how many.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn cancel_queued_for_task(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    task_key: &str,
+    code: &str,
+    message: &str,
+) -> Result<u64> {
+    let ids: Vec<(Uuid,)> = qa(
+        "SELECT id FROM heartbeat_runs WHERE company_id = $1 AND task_key = $2 AND status = 'queued' FOR UPDATE",
+    )
+    .bind(company_id)
+    .bind(task_key)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot read the queue"))?;
+    for (id,) in &ids {
+        end_unstarted(conn, *id, "cancelled", code, message).await?;
+    }
+    Ok(ids.len() as u64)
+}
+
 /// Cancels an agent's queued runs (the budget hard stop): they would only be refused at claim.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn cancel_queued_for_agent(
