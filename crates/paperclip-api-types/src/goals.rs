@@ -20,3 +20,7 @@ pub struct GoalBody {
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::GoalStatus::NAMES, true)))]
     pub status: Option<String>,
 }
+
+impl crate::RequiredOnCreate for GoalBody {
+    const ON_CREATE: &'static [&'static str] = &["title"];
+}

@@ -44,3 +44,27 @@ pub fn one_of(names: &[&str], nullable: bool) -> Vec<serde_json::Value> {
     }
     values
 }
+
+/// A create body: the fields of the update body `T`, with [`RequiredOnCreate::ON_CREATE`]
+/// required (one type per resource for both writes, and a document that says which fields a
+/// create cannot do without).
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Create<T>(pub T);
+
+/// The fields a create must have.
+pub trait RequiredOnCreate {
+    const ON_CREATE: &'static [&'static str];
+}
+
+impl<T: schemars::JsonSchema + RequiredOnCreate> schemars::JsonSchema for Create<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Create{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut s = T::json_schema(generator);
+        s.insert("required".into(), serde_json::json!(T::ON_CREATE));
+        s
+    }
+}

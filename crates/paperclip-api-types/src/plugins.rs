@@ -8,6 +8,7 @@ use serde::Deserialize;
 pub struct Install {
     #[schemars(required, with = "String", length(min = 1))]
     pub path: Option<String>,
+    /// Refused: this server installs folders, not registry packages.
     pub package_name: Option<String>,
 }
 

@@ -23,3 +23,7 @@ pub struct ProjectBody {
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub env: Option<serde_json::Value>,
 }
+
+impl crate::RequiredOnCreate for ProjectBody {
+    const ON_CREATE: &'static [&'static str] = &["name"];
+}

@@ -74,7 +74,7 @@ pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-    JsonBody(b): JsonBody<GoalBody>,
+    JsonBody(paperclip_api_types::Create(b)): JsonBody<paperclip_api_types::Create<GoalBody>>,
 ) -> Result<Created<Goal>, ApiError> {
     let f = b.validate(true)?;
     let mut tx = s.db.begin().await?;

@@ -92,11 +92,15 @@ pub async fn install(
 ) -> Result<Created<PluginView<Plugin>>, ApiError> {
     require_board(&actor, "install plugins")?;
     let mut p = Problems::default();
-    let path = p.required(
-        "path",
-        b.path.as_deref().or(b.package_name.as_deref()),
-        4096,
-    );
+    if b.package_name.is_some() {
+        // Upstream installs `packageName` from npm; this server installs folders only.
+        p.add(
+            "packageName",
+            "unsupported",
+            "installing from a package registry is not supported; give the plugin's folder as path",
+        );
+    }
+    let path = p.required("path", b.path.as_deref(), 4096);
     p.finish()?;
     let plugin = with_admin(&s, move |mut admin, url, secrets| async move {
         let access = plugins::Access {

@@ -72,7 +72,7 @@ pub async fn create(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-    JsonBody(b): JsonBody<ProjectBody>,
+    JsonBody(paperclip_api_types::Create(b)): JsonBody<paperclip_api_types::Create<ProjectBody>>,
 ) -> Result<Created<Project>, ApiError> {
     let mut f = b.validate(true)?;
     let mut tx = s.db.begin().await?;

@@ -209,7 +209,7 @@ pub(crate) fn answer(e: Enqueued) -> Result<WithStatus<Invoked<Wakeup, Run>>, Ap
         Outcome::Skipped(r) => {
             return Err(ApiError::Conflict {
                 message: format!("Wakeup not admitted: {}", r.message()),
-                details: json!({"code": r.code(), "wakeupRequestId": e.wakeup.id, "agentId": e.wakeup.agent_id}),
+                details: json!({"code": r.code(), "wakeupRequestId": e.wakeup.id, "agentId": e.wakeup.agent_id, "source": e.wakeup.source}),
             })
         }
         Outcome::Duplicate => (StatusCode::OK, true),
