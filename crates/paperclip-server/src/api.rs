@@ -256,7 +256,7 @@ pub fn openapi(ops: &[Op]) -> Value {
                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "contentMediaType": "application/octet-stream", "description": "The file; its part's Content-Type is the file's type"},
-                        "issueCommentId": {"type": "string", "format": "uuid", "description": "Attach to this comment of the issue"}},
+                        "issueCommentId": {"type": "string", "format": "uuid", "description": "Attach to this comment of the issue (issue attachments only)"}},
                     "additionalProperties": false}},
                 "application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream",
                     "description": "The raw bytes, sent with the file's own Content-Type; name it with ?filename="}}}});

@@ -45,12 +45,14 @@ fn body_limit(state: &AppState, req: &Request) -> u64 {
     }
 }
 
-/// `/api/companies/{companyId}/issues/{issueId}/attachments`.
+/// `/api/companies/{companyId}/issues/{issueId}/attachments` and
+/// `/api/companies/{companyId}/assets/images`.
 fn is_upload(path: &str) -> bool {
     let seg: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     matches!(
         seg.as_slice(),
         ["", "api", "companies", _, "issues", _, "attachments"]
+            | ["", "api", "companies", _, "assets", "images"]
     )
 }
 

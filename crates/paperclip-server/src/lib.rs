@@ -174,6 +174,8 @@ fn api() -> api::Api {
         .post("/companies/{companyId}/issues/{issueId}/attachments", "Attach a file to an issue or one of its comments (multipart `file`, or the raw bytes)", attachments::create)
         .get("/issues/{issueId}/attachments", "List an issue's attachments", attachments::list)
         .get("/attachments/{attachmentId}/content", "Download an attachment", attachments::content)
+        .post("/companies/{companyId}/assets/images", "Upload a company image (PNG, JPEG, GIF, WebP; multipart `file` or the raw bytes)", attachments::create_image)
+        .get("/assets/{assetId}/content", "Download a stored file by its asset id", attachments::asset_content)
         .delete("/attachments/{attachmentId}", "Delete an attachment (board or its uploader)", attachments::delete)
         .get("/issues/{issueId}/work-products", "List an issue's deliverables (primary first)", work_products::list)
         .post("/issues/{issueId}/work-products", "Add a deliverable to an issue (a PR, branch, commit, preview, artifact, document)", work_products::create)

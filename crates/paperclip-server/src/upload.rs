@@ -30,14 +30,34 @@ fn unprocessable(field: &str, message: String) -> ApiError {
     }
 }
 
+/// What an upload is for: an issue's attachment (the configured types, optionally on a
+/// comment) or a company image (raster images only, on nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Attachment,
+    Image,
+}
+
+/// The types a company image may be.
+const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 /// The accepted essence of `declared`, or a 422 naming `contentType`.
-fn check_type(files: &Files, declared: &str) -> Result<String, ApiError> {
+fn check_type(files: &Files, kind: Kind, declared: &str) -> Result<String, ApiError> {
     let Some(essence) = content::essence(declared) else {
         return Err(unprocessable(
             "contentType",
             format!("{declared:?} is not a media type"),
         ));
     };
+    if kind == Kind::Image && !IMAGE_TYPES.contains(&essence.as_str()) {
+        return Err(unprocessable(
+            "contentType",
+            format!(
+                "{essence} is not an image type (accepted: {})",
+                IMAGE_TYPES.join(", ")
+            ),
+        ));
+    }
     if !content::allowed(&essence, &files.allowed_types) {
         return Err(unprocessable(
             "contentType",
@@ -50,13 +70,24 @@ fn check_type(files: &Files, declared: &str) -> Result<String, ApiError> {
     Ok(essence)
 }
 
-fn comment_id(text: &str) -> Result<Uuid, ApiError> {
+fn comment_id(kind: Kind, text: &str) -> Result<Uuid, ApiError> {
+    if kind == Kind::Image {
+        return Err(unprocessable(
+            "issueCommentId",
+            "a company image belongs to no comment; attach files to issues instead".into(),
+        ));
+    }
     Uuid::parse_str(text.trim())
         .map_err(|_| unprocessable("issueCommentId", "must be a UUID".into()))
 }
 
 /// Streams the upload into `key`. On any refusal after bytes were stored, they are removed.
-pub async fn receive(files: &Files, key: &str, up: Upload) -> Result<Received, ApiError> {
+pub async fn receive(
+    files: &Files,
+    kind: Kind,
+    key: &str,
+    up: Upload,
+) -> Result<Received, ApiError> {
     let declared = up
         .headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -68,9 +99,9 @@ pub async fn receive(files: &Files, key: &str, up: Upload) -> Result<Received, A
         .to_ascii_lowercase()
         .starts_with("multipart/form-data")
     {
-        multipart(files, key, &declared, up.body).await
+        multipart(files, kind, key, &declared, up.body).await
     } else {
-        raw(files, key, &declared, up).await
+        raw(files, kind, key, &declared, up).await
     };
     let got = match got {
         Ok(g) => g,
@@ -134,7 +165,13 @@ fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-async fn raw(files: &Files, key: &str, declared: &str, up: Upload) -> Result<Received, ApiError> {
+async fn raw(
+    files: &Files,
+    kind: Kind,
+    key: &str,
+    declared: &str,
+    up: Upload,
+) -> Result<Received, ApiError> {
     for name in up.query.keys() {
         if name != "filename" && name != "issueCommentId" {
             return Err(ApiError::BadRequest {
@@ -145,7 +182,7 @@ async fn raw(files: &Files, key: &str, declared: &str, up: Upload) -> Result<Rec
             });
         }
     }
-    let content_type = check_type(files, declared)?;
+    let content_type = check_type(files, kind, declared)?;
     let filename = match up.query.get("filename") {
         Some(f) => Some(
             clean_filename(f)
@@ -156,7 +193,7 @@ async fn raw(files: &Files, key: &str, declared: &str, up: Upload) -> Result<Rec
     let comment_id = up
         .query
         .get("issueCommentId")
-        .map(|c| comment_id(c))
+        .map(|c| comment_id(kind, c))
         .transpose()?;
     let stored = store(files, key, up.body.into_data_stream()).await?;
     Ok(Received {
@@ -169,6 +206,7 @@ async fn raw(files: &Files, key: &str, declared: &str, up: Upload) -> Result<Rec
 
 async fn multipart(
     files: &Files,
+    kind: Kind,
     key: &str,
     declared: &str,
     body: axum::body::Body,
@@ -197,12 +235,14 @@ async fn multipart(
                 let declared = field
                     .content_type()
                     .map_or_else(|| "application/octet-stream".into(), ToString::to_string);
-                let content_type = check_type(files, &declared)?;
+                let content_type = check_type(files, kind, &declared)?;
                 let filename = field.file_name().and_then(clean_filename);
                 let stored = store(files, key, field).await?;
                 file = Some((stored, content_type, filename));
             }
-            "issueCommentId" => comment = Some(comment_id(&field.text().await.map_err(bad)?)?),
+            "issueCommentId" => {
+                comment = Some(comment_id(kind, &field.text().await.map_err(bad)?)?);
+            }
             other => {
                 return Err(ApiError::BadRequest {
                     message: format!("Unknown form field {other:?}"),

@@ -100,6 +100,7 @@ struct World {
     key_id: String,
     work_product: String,
     attachment: String,
+    asset: String,
 }
 
 async fn world(app: &TestApp) -> World {
@@ -203,6 +204,7 @@ async fn world(app: &TestApp) -> World {
         key_id: s(&key, "id"),
         work_product: s(&wp, "id"),
         attachment: s(&attachment, "id"),
+        asset: s(&attachment, "assetId"),
     }
 }
 
@@ -222,6 +224,7 @@ impl World {
             "keyId" => self.key_id.clone(),
             "workProductId" => self.work_product.clone(),
             "attachmentId" => self.attachment.clone(),
+            "assetId" => self.asset.clone(),
             "type" => "process".into(),
             "key" => "plan".into(),
             other => panic!("no real value for path parameter {other}"),

@@ -509,3 +509,89 @@ async fn a_file_larger_than_any_body_streams_on_s3() {
     assert_eq!(s, StatusCode::OK);
     assert!(s3.keys(&bucket).is_empty(), "{:?}", s3.keys(&bucket));
 }
+
+#[tokio::test]
+async fn company_images_are_images_of_one_company() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Logo Co").await;
+    let other = app.company("Other Logo Co").await;
+    let stranger = app.agent(&other, "Stranger").await;
+    let key = app.key(&stranger).await;
+    let up = format!("/companies/{}/assets/images", id(&c));
+    let png = || {
+        Part::bytes(PNG.to_vec())
+            .file_name("logo.png")
+            .mime_str("image/png")
+            .unwrap()
+    };
+    let (s, a) = app.upload(&up, Form::new().part("file", png()), None).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    assert_eq!(a["contentPath"], format!("/api/assets/{}/content", id(&a)));
+    assert_eq!(a["sha256"], sha(PNG));
+    let res = app
+        .client
+        .get(format!("{}/assets/{}/content", app.base, id(&a)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), PNG);
+    let (s, _) = app
+        .call(
+            Method::GET,
+            &format!("/assets/{}/content", id(&a)),
+            None,
+            Some(&key),
+        )
+        .await;
+    assert!(
+        s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+        "{s}"
+    );
+    // Only raster images, on no comment.
+    let text = Part::bytes(b"hello".to_vec())
+        .file_name("a.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let (s, e) = app.upload(&up, Form::new().part("file", text), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["details"][0]["path"][0], "contentType");
+    let form = Form::new()
+        .text("issueCommentId", uuid::Uuid::new_v4().to_string())
+        .part("file", png());
+    let (s, e) = app.upload(&up, form, None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["details"][0]["path"][0], "issueCommentId");
+    // The attachment's asset id serves its bytes too.
+    let issue = app.issue(&c, json!({"title": "t"})).await;
+    let (_, att) = app
+        .upload_raw(
+            &format!("/companies/{}/issues/{}/attachments", id(&c), id(&issue)),
+            "text/plain",
+            reqwest::Body::from("via asset"),
+        )
+        .await;
+    let body = app
+        .client
+        .get(format!(
+            "{}/assets/{}/content",
+            app.base,
+            att["assetId"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.text().await.unwrap(), "via asset");
+    // Company deletion removes images too.
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/companies/{}", id(&c)),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(files_in(&app.storage_dir()).is_empty());
+}

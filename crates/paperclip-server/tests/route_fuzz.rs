@@ -177,6 +177,7 @@ async fn no_operation_answers_5xx_to_hostile_input() {
             "runId" => &run["id"],
             "labelId" => &label["id"],
             "attachmentId" => &attachment["id"],
+            "assetId" => &attachment["assetId"],
             "workProductId" => &work_product["id"],
             "type" => return "process".into(),
             "skillName" => return "paperclip".into(),

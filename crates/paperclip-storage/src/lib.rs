@@ -95,6 +95,10 @@ pub struct Storage {
 /// S3 parts are at least 5 MiB; 8 MiB parts keep memory per upload small and bounded.
 const PART_BYTES: usize = 8 << 20;
 
+/// Parts in flight per upload. object_store's default (8) would hold 64 MiB per upload; two
+/// keep a fast link busy at a quarter of that.
+const PARTS_IN_FLIGHT: usize = 2;
+
 impl Storage {
     /// Opens the provider `settings` names (creating the local folder if needed). Nothing is
     /// contacted yet: an unreachable bucket shows up at the first upload (and in `doctor`).
@@ -162,7 +166,8 @@ impl Storage {
         E: std::fmt::Display,
     {
         let path = ObjectPath::from(key);
-        let mut w = BufWriter::with_capacity(self.store.clone(), path, PART_BYTES);
+        let mut w = BufWriter::with_capacity(self.store.clone(), path, PART_BYTES)
+            .with_max_concurrency(PARTS_IN_FLIGHT);
         let mut hash = Sha256::new();
         let mut size: u64 = 0;
         let mut head = Vec::with_capacity(content::HEAD_BYTES);

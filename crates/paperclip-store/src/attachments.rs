@@ -190,3 +190,77 @@ pub(crate) async fn delete_where(
     .await
     .map_err(StoreError::sql("cannot delete attachments"))
 }
+
+/// A stored file of a company on its own (an image for a description or a logo).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Asset {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub provider: String,
+    pub object_key: String,
+    pub content_type: String,
+    pub byte_size: i64,
+    pub sha256: String,
+    pub original_filename: Option<String>,
+    pub created_by_agent_id: Option<Uuid>,
+    pub created_by_user_id: Option<String>,
+    /// Where to download it: `/api/assets/<id>/content`.
+    pub content_path: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const ASSET_COLS: &str = "id, company_id, provider, object_key, content_type, byte_size, sha256,
+    original_filename, created_by_agent_id, created_by_user_id,
+    '/api/assets/' || id || '/content' AS content_path, created_at, updated_at";
+
+/// Records an uploaded object as a company asset.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn create_asset(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    company_id: Uuid,
+    asset: &NewAsset<'_>,
+) -> Result<Asset> {
+    let a: Asset = qa(&format!(
+        "INSERT INTO assets (company_id, provider, object_key, content_type, byte_size, sha256,
+                             original_filename, created_by_agent_id, created_by_user_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {ASSET_COLS}"
+    ))
+    .bind(company_id)
+    .bind(asset.provider)
+    .bind(asset.object_key)
+    .bind(asset.content_type)
+    .bind(asset.byte_size as i64)
+    .bind(asset.sha256)
+    .bind(asset.original_filename)
+    .bind(actor.agent_id())
+    .bind(actor.user_id())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot record the asset"))?;
+    activity::record(
+        conn,
+        actor,
+        Entry {
+            company_id,
+            action: "asset.created",
+            entity_type: "asset",
+            entity_id: a.id.to_string(),
+            details: json!({"originalFilename": a.original_filename, "byteSize": a.byte_size, "contentType": a.content_type}),
+        },
+    )
+    .await?;
+    Ok(a)
+}
+
+/// One asset (attached or not).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn get_asset(conn: &mut PgConnection, id: Uuid) -> Result<Option<Asset>> {
+    qa(&format!("SELECT {ASSET_COLS} FROM assets WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(StoreError::sql("cannot read the asset"))
+}

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paperclip_api_types::common::Ok as Done;
 use paperclip_storage::content;
-use paperclip_store::attachments::{self, Attachment, NewAsset};
+use paperclip_store::attachments::{self, Asset, Attachment, NewAsset};
 use uuid::Uuid;
 
 use crate::auth::{check_company, Auth};
@@ -42,7 +42,7 @@ pub async fn create(
         issue.id,
         Uuid::new_v4()
     );
-    let got = upload::receive(&s.files, &key, up).await?;
+    let got = upload::receive(&s.files, upload::Kind::Attachment, &key, up).await?;
     let recorded = async {
         let mut tx = s.db.begin().await?;
         let a = attachments::create(
@@ -111,10 +111,43 @@ pub async fn content(
     Path(id): Path<String>,
 ) -> Result<FileBody, ApiError> {
     let a = load(&s, &actor, &id).await?;
-    Ok(FileBody(serve(&s.files, &a).await?))
+    Ok(FileBody(serve(&s.files, (&a).into()).await?))
 }
 
-async fn serve(files: &Files, a: &Attachment) -> Result<Response, ApiError> {
+/// What a download needs to know about a stored file.
+struct Stored<'a> {
+    provider: &'a str,
+    object_key: &'a str,
+    content_type: &'a str,
+    original_filename: Option<&'a str>,
+    sha256: &'a str,
+}
+
+impl<'a> From<&'a Attachment> for Stored<'a> {
+    fn from(a: &'a Attachment) -> Self {
+        Self {
+            provider: &a.provider,
+            object_key: &a.object_key,
+            content_type: &a.content_type,
+            original_filename: a.original_filename.as_deref(),
+            sha256: &a.sha256,
+        }
+    }
+}
+
+impl<'a> From<&'a Asset> for Stored<'a> {
+    fn from(a: &'a Asset) -> Self {
+        Self {
+            provider: &a.provider,
+            object_key: &a.object_key,
+            content_type: &a.content_type,
+            original_filename: a.original_filename.as_deref(),
+            sha256: &a.sha256,
+        }
+    }
+}
+
+async fn serve(files: &Files, a: Stored<'_>) -> Result<Response, ApiError> {
     if a.provider != files.storage.provider() {
         return Err(ApiError::Failed(format!(
             "This attachment is stored with {}, and this server uses {}",
@@ -122,13 +155,13 @@ async fn serve(files: &Files, a: &Attachment) -> Result<Response, ApiError> {
             files.storage.provider()
         )));
     }
-    let d = files.storage.get(&a.object_key).await?;
-    let kind = content::disposition(&a.content_type);
-    let name = a.original_filename.as_deref().unwrap_or("attachment");
+    let d = files.storage.get(a.object_key).await?;
+    let kind = content::disposition(a.content_type);
+    let name = a.original_filename.unwrap_or("attachment");
     let value = |v: String| HeaderValue::from_str(&v).map_err(|e| ApiError::Internal(e.into()));
     let mut res = Body::from_stream(d.body).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, value(a.content_type.clone())?);
+    h.insert(header::CONTENT_TYPE, value(a.content_type.to_string())?);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(d.size));
     h.insert(
         header::CONTENT_DISPOSITION,
@@ -171,4 +204,64 @@ pub async fn delete(
     // After commit: a failure here leaves an unreferenced object, never a row without bytes.
     upload::forget(&s.files, &key).await;
     Ok(Json(Done::yes()))
+}
+
+/// `POST /companies/{companyId}/assets/images`: an image of the company's own (a description's
+/// picture, a logo), on no issue.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn create_image(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(cid): Path<String>,
+    up: Upload,
+) -> Result<Created<Asset>, ApiError> {
+    let company = {
+        let mut conn = s.db.session().await?;
+        let c = super::company(&mut conn, &actor, &cid).await?;
+        conn.close().await?;
+        c
+    };
+    let key = format!("{}/assets/{}", company.id, Uuid::new_v4());
+    let got = upload::receive(&s.files, upload::Kind::Image, &key, up).await?;
+    let recorded = async {
+        let mut tx = s.db.begin().await?;
+        let a = attachments::create_asset(
+            &mut tx,
+            &actor,
+            company.id,
+            &NewAsset {
+                provider: s.files.storage.provider(),
+                object_key: &key,
+                content_type: &got.content_type,
+                byte_size: got.stored.byte_size,
+                sha256: &got.stored.sha256,
+                original_filename: got.filename.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(a)
+    }
+    .await;
+    if recorded.is_err() {
+        upload::forget(&s.files, &key).await;
+    }
+    Ok(Created(recorded?))
+}
+
+/// `GET /assets/{assetId}/content`: any stored file of the actor's company, by its asset id.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn asset_content(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<FileBody, ApiError> {
+    let id = path_id(&id, "Asset")?;
+    let mut conn = s.db.session().await?;
+    let a = attachments::get_asset(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Asset"))?;
+    conn.close().await?;
+    check_company(&actor, a.company_id, "Asset")?;
+    Ok(FileBody(serve(&s.files, (&a).into()).await?))
 }
