@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use paperclip_storage::content::{self, clean_filename};
 use paperclip_storage::Stored;
+use paperclip_store::attachments::NewAsset;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -21,6 +22,33 @@ pub struct Received {
     pub content_type: String,
     pub filename: Option<String>,
     pub comment_id: Option<Uuid>,
+}
+
+impl Received {
+    /// The row that records this file as `key` with `provider`.
+    pub fn asset<'a>(&'a self, provider: &'a str, key: &'a str) -> NewAsset<'a> {
+        NewAsset {
+            provider,
+            object_key: key,
+            content_type: &self.content_type,
+            byte_size: self.stored.byte_size,
+            sha256: &self.stored.sha256,
+            original_filename: self.filename.as_deref(),
+        }
+    }
+}
+
+/// The answer of the transaction that records a stored file; when it failed, the file is
+/// removed again, so bytes never outlive a row that was never written.
+pub async fn keep_or_forget<T>(
+    files: &Files,
+    key: &str,
+    recorded: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if recorded.is_err() {
+        forget(files, key).await;
+    }
+    recorded
 }
 
 fn unprocessable(field: &str, message: String) -> ApiError {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::files::files_in;
 use common::*;
 use futures_util::StreamExt;
 use paperclip_config::{StorageProvider, StorageSettings};
@@ -14,27 +15,7 @@ use sha2::{Digest, Sha256};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-not-really-but-signed";
 
-fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_in(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 impl TestApp {
-    fn storage_dir(&self) -> std::path::PathBuf {
-        self.instance.join("data").join("storage")
-    }
-
     async fn upload(&self, path: &str, form: Form, token: Option<&str>) -> (StatusCode, Value) {
         let mut req = self
             .client
@@ -44,28 +25,6 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")),
-        )
-    }
-
-    async fn upload_raw(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: reqwest::Body,
-    ) -> (StatusCode, Value) {
-        let res = self
-            .client
-            .post(format!("{}{}", self.base, path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
         (

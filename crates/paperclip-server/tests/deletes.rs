@@ -12,41 +12,6 @@ impl TestApp {
         self.call(Method::DELETE, path, None, None).await
     }
 
-    async fn attach(&self, c: &Value, issue: &Value, text: &str) -> Value {
-        let res = self
-            .client
-            .post(format!(
-                "{}/companies/{}/issues/{}/attachments?filename=f.txt",
-                self.base,
-                id(c),
-                id(issue)
-            ))
-            .header("content-type", "text/plain")
-            .body(text.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        res.json().await.unwrap()
-    }
-
-    fn stored_files(&self) -> usize {
-        fn walk(d: &std::path::Path) -> usize {
-            std::fs::read_dir(d).map_or(0, |rd| {
-                rd.map(|e| {
-                    let p = e.unwrap().path();
-                    if p.is_dir() {
-                        walk(&p)
-                    } else {
-                        1
-                    }
-                })
-                .sum()
-            })
-        }
-        walk(&self.instance.join("data").join("storage"))
-    }
-
     /// Every page a board opens for a company still answers 200.
     async fn pages_render(&self, c: &Value) {
         let cid = id(c);
@@ -100,7 +65,7 @@ async fn deleting_an_issue_takes_what_is_its_own_and_repoints_the_rest() {
         None,
     )
     .await;
-    app.attach(&c, &issue, "bytes").await;
+    app.attach_text(&c, &issue, "bytes").await;
     app.post(
         &format!("/issues/{iid}/work-products"),
         json!({"type": "branch", "provider": "git", "title": "b"}),
@@ -380,7 +345,7 @@ async fn deleting_a_company_backs_up_then_removes_every_row_and_file_of_it_alone
             None,
         )
         .await;
-        app.attach(&c, &issue, name).await;
+        app.attach_text(&c, &issue, name).await;
         app.post(
             &format!("/issues/{iid}/work-products"),
             json!({"type": "commit", "provider": "git", "title": "abc"}),

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::world::world;
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -90,106 +91,8 @@ fn hostile_values() -> Vec<Value> {
 #[tokio::test]
 async fn no_operation_answers_5xx_to_hostile_input() {
     let app = TestApp::spawn().await;
-    let c = app.company("Fuzz Co").await;
-    let cid = c["id"].as_str().unwrap().to_string();
-    let agent = app.agent(&c, "Fuzzer").await;
-    let issue = app
-        .issue(
-            &c,
-            json!({"title": "target", "assigneeAgentId": agent["id"]}),
-        )
-        .await;
-    let (_, goal) = app
-        .post(&format!("/companies/{cid}/goals"), json!({"title": "G"}))
-        .await;
-    let (_, project) = app
-        .post(&format!("/companies/{cid}/projects"), json!({"name": "P"}))
-        .await;
-    let (_, approval) = app
-        .post(
-            &format!("/companies/{cid}/approvals"),
-            json!({"type": "request_board_approval", "payload": {}}),
-        )
-        .await;
-    let (_, secret) = app
-        .post(
-            &format!("/companies/{cid}/secrets"),
-            json!({"name": "S", "key": "S", "value": "v"}),
-        )
-        .await;
-    let iid = issue["id"].as_str().unwrap().to_string();
-    let (_, comment) = app
-        .post(&format!("/issues/{iid}/comments"), json!({"body": "hi"}))
-        .await;
-    let (_, key) = app
-        .post(
-            &format!("/agents/{}/keys", agent["id"].as_str().unwrap()),
-            json!({"name": "k"}),
-        )
-        .await;
-    app.call(
-        Method::PUT,
-        &format!("/issues/{iid}/documents/plan"),
-        Some(json!({"title": "Plan", "format": "markdown", "body": "x"})),
-        None,
-    )
-    .await;
-    let (_, label) = app
-        .post(
-            &format!("/companies/{cid}/labels"),
-            json!({"name": "L", "color": "#112233"}),
-        )
-        .await;
-    let attachment: Value = app
-        .client
-        .post(format!(
-            "{}/companies/{cid}/issues/{iid}/attachments?filename=a.txt",
-            app.base
-        ))
-        .header("content-type", "text/plain")
-        .body("attached")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (_, work_product) = app
-        .post(
-            &format!("/issues/{iid}/work-products"),
-            json!({"type": "pull_request", "provider": "github", "title": "PR"}),
-        )
-        .await;
-    // The assignment queued a heartbeat run.
-    let (_, runs) = app.get(&format!("/companies/{cid}/heartbeat-runs")).await;
-    let run = runs[0].clone();
-    let real = |param: &str| -> String {
-        let v = match param {
-            "companyId" => &c["id"],
-            "agentId" => &agent["id"],
-            "issueId" => &issue["id"],
-            "goalId" => &goal["id"],
-            "projectId" => &project["id"],
-            "approvalId" => &approval["id"],
-            "secretId" => &secret["id"],
-            "commentId" => &comment["id"],
-            "keyId" => &key["id"],
-            "runId" => &run["id"],
-            "labelId" => &label["id"],
-            "attachmentId" => &attachment["id"],
-            "assetId" => &attachment["assetId"],
-            "workProductId" => &work_product["id"],
-            "type" => return "process".into(),
-            "skillName" => return "paperclip".into(),
-            "key" => return "plan".into(),
-            "pluginId" => return "no-such-plugin".into(),
-            "path" => return "x".into(),
-            other => panic!("no real value for path parameter {other}"),
-        };
-        v.as_str()
-            .unwrap_or_else(|| panic!("{param}: {v}"))
-            .to_string()
-    };
+    let w = world(&app).await;
+    let real = |param: &str| w.path_param(param);
 
     let doc = paperclip_server::openapi_document();
     let documented = |path: &str, method: &Method| -> Vec<u16> {

@@ -1,4 +1,5 @@
-//! Work products and inbox state, against a real PostgreSQL.
+//! Work that agents organise and deliver, against a real PostgreSQL: blockers, labels, work
+//! products and inbox state.
 
 mod common;
 
@@ -312,4 +313,157 @@ async fn inbox_read_state_and_archive_follow_comments() {
         (json!(0), json!(0)),
         "{b}"
     );
+}
+
+#[tokio::test]
+async fn blockers_are_kept_checked_for_cycles_hold_checkouts_and_wake_on_release() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Blocker Co").await;
+    let a = app
+        .issue(&c, json!({"title": "foundation", "status": "todo"}))
+        .await;
+    let b = app
+        .issue(
+            &c,
+            json!({"title": "walls", "status": "todo", "blockedByIssueIds": [id(&a)]}),
+        )
+        .await;
+    assert_eq!(b["blockedBy"][0]["id"], a["id"], "{b}");
+    let (_, a_now) = app.get(&format!("/issues/{}", id(&a))).await;
+    assert_eq!(a_now["blocks"][0]["id"], b["id"], "{a_now}");
+    // A cycle is refused, naming it.
+    let (s, err) = app
+        .patch(
+            &format!("/issues/{}", id(&a)),
+            json!({"blockedByIssueIds": [id(&b)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err.to_string().contains("cycle")
+            && err.to_string().contains(b["identifier"].as_str().unwrap()),
+        "{err}"
+    );
+    let other = app.company("Elsewhere Co").await;
+    let foreign = app.issue(&other, json!({"title": "not yours"})).await;
+    let (s, _) = app
+        .patch(
+            &format!("/issues/{}", id(&b)),
+            json!({"blockedByIssueIds": [id(&foreign)]}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another company's issue cannot block"
+    );
+    // A blocked issue cannot be checked out; finishing the blocker wakes the assignee.
+    let agent = app.agent(&c, "Builder").await;
+    let (_, _) = app
+        .patch(
+            &format!("/issues/{}", id(&b)),
+            json!({"assigneeAgentId": id(&agent)}),
+        )
+        .await;
+    let (s, err) = app
+        .post(
+            &format!("/issues/{}/checkout", id(&b)),
+            json!({"agentId": id(&agent), "expectedStatuses": ["todo"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["details"]["blockedBy"][0]["id"], a["id"], "{err}");
+    let (s, _) = app
+        .patch(&format!("/issues/{}", id(&a)), json!({"status": "done"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, runs) = app
+        .get(&format!(
+            "/companies/{}/heartbeat-runs?agentId={}",
+            id(&c),
+            id(&agent)
+        ))
+        .await;
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["contextSnapshot"]["wakeReason"] == "issue_blockers_resolved"),
+        "{runs}"
+    );
+    let (s, got) = app
+        .post(
+            &format!("/issues/{}/checkout", id(&b)),
+            json!({"agentId": id(&agent), "expectedStatuses": ["todo"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+}
+
+#[tokio::test]
+async fn labels_mark_issues_filter_lists_and_stay_in_their_company() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Label Co").await;
+    let (s, bug) = app
+        .post(
+            &format!("/companies/{}/labels", id(&c)),
+            json!({"name": "Bug", "color": "#ff0000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{bug}");
+    let (s, _) = app
+        .post(
+            &format!("/companies/{}/labels", id(&c)),
+            json!({"name": "bug", "color": "#00ff00"}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "names are unique in a company, any case"
+    );
+    let (s, err) = app
+        .post(
+            &format!("/companies/{}/labels", id(&c)),
+            json!({"name": "x", "color": "red"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+    let i = app
+        .issue(&c, json!({"title": "crash", "labelIds": [id(&bug)]}))
+        .await;
+    assert_eq!(
+        (i["labelIds"][0].as_str(), i["labels"][0]["name"].as_str()),
+        (bug["id"].as_str(), Some("Bug")),
+        "{i}"
+    );
+    app.issue(&c, json!({"title": "unlabelled"})).await;
+    let (_, list) = app
+        .get(&format!(
+            "/companies/{}/issues?labelId={}",
+            id(&c),
+            id(&bug)
+        ))
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let other = app.company("Other Label Co").await;
+    let (_, theirs) = app
+        .post(
+            &format!("/companies/{}/labels", id(&other)),
+            json!({"name": "Theirs", "color": "#000000"}),
+        )
+        .await;
+    let (s, err) = app
+        .patch(
+            &format!("/issues/{}", id(&i)),
+            json!({"labelIds": [id(&theirs)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let (s, _) = app
+        .call(Method::DELETE, &format!("/labels/{}", id(&bug)), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, after) = app.get(&format!("/issues/{}", id(&i))).await;
+    assert_eq!(after["labelIds"], json!([]), "{after}");
 }

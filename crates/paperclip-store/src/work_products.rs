@@ -87,35 +87,36 @@ impl Fields {
     }
 }
 
+/// Whether row `id` of `table` (a fixed table name) belongs to `company_id`; a 422 naming
+/// `field` otherwise.
+async fn of_company(
+    conn: &mut PgConnection,
+    table: &str,
+    id: Uuid,
+    company_id: Uuid,
+    field: &'static str,
+) -> Result<()> {
+    let ok: Option<bool> = qs(&format!(
+        "SELECT company_id = $2 FROM {table} WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(company_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot read a referenced row"))?;
+    if ok != Some(true) {
+        return Err(StoreError::invalid(field, "no such object in this company"));
+    }
+    Ok(())
+}
+
 /// The project and run a work product names must be the company's.
 async fn check_refs(conn: &mut PgConnection, company_id: Uuid, f: &Fields) -> Result<()> {
     if let Some(p) = f.project_id {
-        let ok: Option<bool> = qs("SELECT company_id = $2 FROM projects WHERE id = $1")
-            .bind(p)
-            .bind(company_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(StoreError::sql("cannot read the project"))?;
-        if ok != Some(true) {
-            return Err(StoreError::invalid(
-                "projectId",
-                "no such project in this company",
-            ));
-        }
+        of_company(conn, "projects", p, company_id, "projectId").await?;
     }
     if let Some(r) = f.created_by_run_id {
-        let ok: Option<bool> = qs("SELECT company_id = $2 FROM heartbeat_runs WHERE id = $1")
-            .bind(r)
-            .bind(company_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(StoreError::sql("cannot read the run"))?;
-        if ok != Some(true) {
-            return Err(StoreError::invalid(
-                "createdByRunId",
-                "no such run in this company",
-            ));
-        }
+        of_company(conn, "heartbeat_runs", r, company_id, "createdByRunId").await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paperclip_api_types::common::Ok as Done;
 use paperclip_storage::content;
-use paperclip_store::attachments::{self, Asset, Attachment, NewAsset};
+use paperclip_store::attachments::{self, Asset, Attachment};
 use uuid::Uuid;
 
 use crate::auth::{check_company, Auth};
@@ -45,32 +45,15 @@ pub async fn create(
     let got = upload::receive(&s.files, upload::Kind::Attachment, &key, up).await?;
     let recorded = async {
         let mut tx = s.db.begin().await?;
-        let a = attachments::create(
-            &mut tx,
-            &actor,
-            &issue,
-            got.comment_id,
-            &NewAsset {
-                provider: s.files.storage.provider(),
-                object_key: &key,
-                content_type: &got.content_type,
-                byte_size: got.stored.byte_size,
-                sha256: &got.stored.sha256,
-                original_filename: got.filename.as_deref(),
-            },
-        )
-        .await?;
+        let asset = got.asset(s.files.storage.provider(), &key);
+        let a = attachments::create(&mut tx, &actor, &issue, got.comment_id, &asset).await?;
         tx.commit().await?;
-        Ok::<_, ApiError>(a)
+        Ok(a)
     }
     .await;
-    match recorded {
-        Ok(a) => Ok(Created(a)),
-        Err(e) => {
-            upload::forget(&s.files, &key).await;
-            Err(e)
-        }
-    }
+    Ok(Created(
+        upload::keep_or_forget(&s.files, &key, recorded).await?,
+    ))
 }
 
 /// `GET /issues/{issueId}/attachments`.
@@ -225,28 +208,15 @@ pub async fn create_image(
     let got = upload::receive(&s.files, upload::Kind::Image, &key, up).await?;
     let recorded = async {
         let mut tx = s.db.begin().await?;
-        let a = attachments::create_asset(
-            &mut tx,
-            &actor,
-            company.id,
-            &NewAsset {
-                provider: s.files.storage.provider(),
-                object_key: &key,
-                content_type: &got.content_type,
-                byte_size: got.stored.byte_size,
-                sha256: &got.stored.sha256,
-                original_filename: got.filename.as_deref(),
-            },
-        )
-        .await?;
+        let asset = got.asset(s.files.storage.provider(), &key);
+        let a = attachments::create_asset(&mut tx, &actor, company.id, &asset).await?;
         tx.commit().await?;
-        Ok::<_, ApiError>(a)
+        Ok(a)
     }
     .await;
-    if recorded.is_err() {
-        upload::forget(&s.files, &key).await;
-    }
-    Ok(Created(recorded?))
+    Ok(Created(
+        upload::keep_or_forget(&s.files, &key, recorded).await?,
+    ))
 }
 
 /// `GET /assets/{assetId}/content`: any stored file of the actor's company, by its asset id.

@@ -1,6 +1,10 @@
 //! An in-process server on a real socket over a fresh, migrated database.
 #![allow(dead_code)]
 
+pub mod files;
+pub mod runs;
+pub mod world;
+
 use std::sync::Arc;
 use std::time::Duration;
 
