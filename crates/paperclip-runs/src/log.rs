@@ -127,6 +127,9 @@ impl LogWriter {
         .expect("serializable");
         line.push(b'\n');
         self.file.write_all(&line).await?;
+        // Whole lines reach the file as they come: a client polling the log (or a board page
+        // woken by the live event for this chunk) reads them now, not at the end of the run.
+        self.file.flush().await?;
         self.sha.update(&line);
         self.bytes += line.len() as u64;
         let tail = match stream {

@@ -174,7 +174,15 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, body) = match self {
+        let (status, body) = self.parts();
+        (status, Json(body)).into_response()
+    }
+}
+
+impl ApiError {
+    /// The status and JSON body (the board renders the same message as HTML).
+    pub fn parts(self) -> (StatusCode, Value) {
+        match self {
             ApiError::BadRequest { message, details } => {
                 let mut body = json!({ "error": message });
                 if let Some(d) = details {
@@ -222,8 +230,7 @@ impl IntoResponse for ApiError {
                     json!({ "error": "Internal server error" }),
                 )
             }
-        };
-        (status, Json(body)).into_response()
+        }
     }
 }
 

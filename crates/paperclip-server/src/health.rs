@@ -19,6 +19,11 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// the application pool is busy (requests queue). Else 503
 /// `{"status":"unhealthy","error":"database_unreachable"}`.
 pub async fn get(State(state): State<AppState>) -> Result<Json<Health>, Down> {
+    report(&state).await.map(Json)
+}
+
+/// The health report (also shown on the board's settings page).
+pub async fn report(state: &AppState) -> Result<Health, Down> {
     let info = &state.info;
     if !state.db.ping().await {
         return Err(Down(Unhealthy {
@@ -40,7 +45,7 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<Health>, Down> {
             ),
         });
     }
-    Ok(Json(Health {
+    Ok(Health {
         status: if pool.saturated() { "degraded" } else { "ok" },
         version: VERSION,
         server_version: VERSION,
@@ -81,7 +86,7 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<Health>, Down> {
         database_backup: backup,
         background_tasks: state.tasks.report(),
         warnings,
-    }))
+    })
 }
 
 /// The 503 answer.

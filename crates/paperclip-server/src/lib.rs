@@ -9,6 +9,7 @@ mod api;
 pub mod app;
 pub mod auth;
 pub mod background;
+mod board;
 pub mod doc;
 mod error;
 pub mod extract;
@@ -275,6 +276,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::api_not_found);
     Router::new()
         .nest("/api", api)
+        .merge(board::router())
         .fallback(error::not_found)
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             listener::BODY_TIMEOUT,

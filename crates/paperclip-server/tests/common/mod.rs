@@ -1,6 +1,7 @@
 //! An in-process server on a real socket over a fresh, migrated database.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod files;
 pub mod runs;
 pub mod world;

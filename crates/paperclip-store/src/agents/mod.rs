@@ -491,3 +491,66 @@ pub async fn org_members(conn: &mut PgConnection, company_id: Uuid) -> Result<Ve
     .await
     .map_err(StoreError::sql("cannot read the org tree"))
 }
+
+/// One page of a company's agents (oldest first), optionally of one status, and how many match
+/// in all: the board's agent list, which must stay small on a company of thousands. Org-chain
+/// health is not computed here (the page does not show it).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn page(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Agent>, i64)> {
+    let agents: Vec<Agent> = qa(&format!(
+        "{} WHERE a.company_id = $1 AND a.deleted_at IS NULL AND ($2::text IS NULL OR a.status = $2)
+         ORDER BY a.created_at, a.id LIMIT $3 OFFSET $4",
+        select()
+    ))
+    .bind(company_id)
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot list agents"))?;
+    let total: i64 = qs(
+        "SELECT count(*) FROM agents WHERE company_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR status = $2)",
+    )
+    .bind(company_id)
+    .bind(status)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot count agents"))?;
+    Ok((agents, total))
+}
+
+/// Names of the given agents of a company (deleted ones included: history still names them).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn names(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    qa("SELECT id, name FROM agents WHERE company_id = $1 AND id = ANY($2)")
+        .bind(company_id)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+        .map_err(StoreError::sql("cannot read agent names"))
+}
+
+/// Agents work can be assigned to (not terminated, not deleted), by name.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn assignable(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<(Uuid, String)>> {
+    qa("SELECT id, name FROM agents WHERE company_id = $1 AND deleted_at IS NULL AND status <> 'terminated'
+        ORDER BY lower(name), id")
+        .bind(company_id)
+        .fetch_all(conn)
+        .await
+        .map_err(StoreError::sql("cannot list agents"))
+}
