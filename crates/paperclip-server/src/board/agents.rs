@@ -5,20 +5,19 @@ use paperclip_board as board;
 use paperclip_board::Nav;
 use paperclip_store as store;
 
-use super::{choice_param, frame, html, names, offset_param, PageError, PageResult, Params, PAGE};
-use crate::auth::Auth;
+use super::{
+    choice_param, html, names, offset_param, CompanyPage, PageError, PageResult, Params, PAGE,
+};
 use crate::{ApiError, AppState};
 
 pub async fn list(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
     q: Params,
 ) -> PageResult {
     let status = choice_param(&q, "status", paperclip_domain::AgentStatus::NAMES)?;
     let offset = offset_param(&q)?;
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let (agents, total) = store::agents::page(&mut conn, c.id, status, PAGE, offset).await?;
     let names = names(&mut conn, c.id, agents.iter().filter_map(|a| a.reports_to)).await?;
@@ -38,12 +37,13 @@ pub async fn list(
 }
 
 pub async fn detail(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path((cid, aid)): Path<(String, String)>,
+    CompanyPage {
+        mut conn,
+        frame: f,
+        actor,
+    }: CompanyPage,
+    Path((_, aid)): Path<(String, String)>,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&cid)).await?;
     let c = f.company();
     let a = crate::routes::agent(&mut conn, &actor, &aid).await?;
     if a.company_id != c.id || a.deleted_at.is_some() {
@@ -78,12 +78,12 @@ const LOG_FIRST: u64 = 1 << 20;
 
 pub async fn run(
     State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path((cid, rid)): Path<(String, String)>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
+    Path((_, rid)): Path<(String, String)>,
 ) -> PageResult {
     let run_id = crate::extract::path_id(&rid, "Run")?;
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&cid)).await?;
     let c = f.company();
     let r = store::runs::get(&mut conn, run_id)
         .await?

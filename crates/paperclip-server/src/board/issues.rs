@@ -1,7 +1,7 @@
 //! Issue pages: the list and the kanban board (filters, search, pages), the new-issue form and
 //! one issue with everything around it.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use paperclip_board as board;
 use paperclip_board::issues::{Choices, ListQuery};
 use paperclip_board::Nav;
@@ -10,11 +10,10 @@ use paperclip_store as store;
 use store::issues::Filter;
 
 use super::{
-    choice_param, frame, html, names, offset_param, param, uuid_param, PageError, PageResult,
+    choice_param, html, names, offset_param, param, uuid_param, CompanyPage, PageError, PageResult,
     Params, PAGE,
 };
-use crate::auth::Auth;
-use crate::{ApiError, AppState};
+use crate::ApiError;
 
 /// Cards per kanban column.
 const COLUMN: i64 = 25;
@@ -42,15 +41,13 @@ fn filter(lq: &ListQuery, limit: i64, offset: i64) -> Filter {
 }
 
 pub async fn list(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
     q: Params,
 ) -> PageResult {
     let lq = query(&q)?;
     let offset = offset_param(&q)?;
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let agents = store::agents::assignable(&mut conn, c.id).await?;
     let projects = store::projects::list(&mut conn, c.id).await?;
@@ -109,13 +106,13 @@ pub async fn list(
 }
 
 pub async fn new_issue(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn,
+        frame: f,
+        actor,
+    }: CompanyPage,
     q: Params,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let parent = match param(&q, "parent") {
         Some(p) => {
@@ -144,12 +141,13 @@ pub async fn new_issue(
 const COMMENTS: i64 = 500;
 
 pub async fn detail(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path((cid, iid)): Path<(String, String)>,
+    CompanyPage {
+        mut conn,
+        frame: f,
+        actor,
+    }: CompanyPage,
+    Path((_, iid)): Path<(String, String)>,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&cid)).await?;
     let c = f.company();
     let i = crate::routes::issue(&mut conn, &actor, &iid).await?;
     if i.company_id != c.id || i.hidden_at.is_some() {

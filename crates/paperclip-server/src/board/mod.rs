@@ -14,7 +14,8 @@ mod pages;
 
 use std::collections::{HashMap, HashSet};
 
-use axum::extract::{Query, Request};
+use axum::extract::{FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -25,7 +26,7 @@ use paperclip_store::companies::Company;
 use paperclip_store::{self as store, Actor};
 use uuid::Uuid;
 
-use crate::auth::require_board;
+use crate::auth::{require_board, Auth};
 use crate::{ApiError, AppState};
 
 /// The policy every board response carries.
@@ -181,6 +182,33 @@ impl Frame {
 /// The board's pages are the board's: an agent key gets the API, not the UI.
 pub fn board_only(actor: &Actor) -> Result<(), PageError> {
     require_board(actor, "use the board").map_err(PageError)
+}
+
+/// What every company page starts from: the caller (the board), a database session, and the
+/// frame of the company named by the route's `{companyId}`.
+pub struct CompanyPage {
+    pub conn: paperclip_postgres::pool::Session,
+    pub frame: Frame,
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for CompanyPage {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Auth(actor) = Auth::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| PageError(ApiError::not_found("Page")))?;
+        let mut conn = state.db.session().await?;
+        let frame = frame(
+            &mut conn,
+            &actor,
+            params.get("companyId").map(String::as_str),
+        )
+        .await?;
+        Ok(Self { conn, frame, actor })
+    }
 }
 
 pub async fn frame(

@@ -1,12 +1,14 @@
 //! The company-wide pages: home, first run, dashboard, org chart, activity, goals, projects,
 //! approvals, costs and settings.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use paperclip_board as board;
 use paperclip_board::Nav;
 use paperclip_store as store;
 
-use super::{frame, html, names, offset_param, redirect, PageError, PageResult, Params, PAGE};
+use super::{
+    frame, html, names, offset_param, redirect, CompanyPage, PageError, PageResult, Params, PAGE,
+};
 use crate::auth::Auth;
 use crate::{ApiError, AppState};
 
@@ -30,8 +32,9 @@ pub async fn onboarding(State(s): State<AppState>, Auth(actor): Auth) -> PageRes
 
 pub async fn company_onboarding(
     State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
     q: Params,
 ) -> PageResult {
     let adapters = s.runs.adapters().list();
@@ -45,8 +48,6 @@ pub async fn company_onboarding(
                 details: None,
             })
         })?;
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let goals = store::goals::list(&mut conn, c.id).await?;
     let (agents, _) = store::agents::page(&mut conn, c.id, None, 1, 0).await?;
@@ -67,12 +68,10 @@ pub async fn company_onboarding(
 }
 
 pub async fn dashboard(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let d = store::companies::dashboard(&mut conn, c).await?;
     let live_runs = store::runs::list(
@@ -121,26 +120,22 @@ pub async fn dashboard(
 }
 
 pub async fn org(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let members = store::agents::org_members(&mut conn, f.company().id).await?;
     conn.close().await?;
     html(board::agents::org(&f.ctx(Nav::Org), &members))
 }
 
 pub async fn activity(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
     q: Params,
 ) -> PageResult {
     let offset = offset_param(&q)?;
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let mut items = store::activity::list(
         &mut conn,
@@ -171,12 +166,10 @@ pub async fn activity(
 }
 
 pub async fn goals(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let goals = store::goals::list(&mut conn, c.id).await?;
     let names = names(
@@ -190,12 +183,10 @@ pub async fn goals(
 }
 
 pub async fn projects(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let projects = store::projects::list(&mut conn, c.id).await?;
     let goals = store::goals::list(&mut conn, c.id).await?;
@@ -215,12 +206,10 @@ pub async fn projects(
 }
 
 pub async fn approvals(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let all = store::approvals::list(&mut conn, c.id, None).await?;
     let (pending, mut decided): (Vec<_>, Vec<_>) =
@@ -245,12 +234,10 @@ pub async fn approvals(
 }
 
 pub async fn costs(
-    State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let totals = store::costs::totals(&mut conn, c.id).await?;
     let by_agent = store::costs::by(&mut conn, c.id, false).await?;
@@ -266,11 +253,10 @@ pub async fn costs(
 
 pub async fn settings(
     State(s): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
+    CompanyPage {
+        mut conn, frame: f, ..
+    }: CompanyPage,
 ) -> PageResult {
-    let mut conn = s.db.session().await?;
-    let f = frame(&mut conn, &actor, Some(&id)).await?;
     let c = f.company();
     let secrets = store::secrets::list(&mut conn, c.id).await?;
     let plugins = store::plugins::list(&mut conn).await?;

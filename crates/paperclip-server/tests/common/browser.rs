@@ -48,7 +48,7 @@ impl Driver {
     /// A new browser window of `width`×`height`.
     pub async fn session(&self, width: u32, height: u32) -> Browser {
         let profile = tempfile::tempdir().unwrap();
-        let caps = json!({
+        let mut caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
@@ -61,6 +61,12 @@ impl Driver {
                 ]
             }
         });
+        if width < 600 {
+            // A desktop window cannot be narrower than ~500 px: a phone is emulated.
+            caps["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2, "touch": true}
+            });
+        }
         let Value::Object(caps) = caps else {
             unreachable!("an object literal")
         };
