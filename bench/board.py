@@ -5,7 +5,8 @@ Usage: python3 bench/board.py [--bin target/release/paperclipai] [--requests 200
 
 Starts `paperclipai run` on a fresh embedded instance, creates a company, its CEO and a few
 issues through the API, fills the rest with bulk SQL (1,000 agents reporting to the CEO in a
-tree, 100,000 issues over every status and priority, 2,000 activity rows), then fetches each
+tree, 100,000 issues over every status and priority, 2,000 activity rows; then VACUUM ANALYZE, as
+autovacuum would after that many inserts), then fetches each
 board page sequentially and prints p50/p99 of the time to the last byte, and the body size
 (plain and gzip). Needs psql (the embedded cluster's credentials are read from the instance).
 """
@@ -30,6 +31,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="target/release/paperclipai")
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--probe", action="store_true", help="also time the API's per-status issue lists")
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="paperclip-boardbench-")
     port = free_port()
@@ -70,11 +72,11 @@ def main():
         INSERT INTO activity_log (company_id, actor_type, actor_id, action, entity_type, entity_id, details)
           SELECT '{cid}', 'user', 'local-board', 'issue.updated', 'issue', '{sample}', '{{"identifier":"SCA-1"}}'
           FROM generate_series(1, 2000) g;
-        ANALYZE;
         """
         t0 = time.time()
         subprocess.run(["psql", "-h", "127.0.0.1", "-p", pg_port, "-U", creds["user"], "-d", "paperclip", "-q",
-                        "-v", "ON_ERROR_STOP=1", "-c", sql], env=dict(os.environ, PGPASSWORD=creds["password"]), check=True)
+                        "-v", "ON_ERROR_STOP=1", "-c", sql, "-c", "VACUUM ANALYZE"],
+                       env=dict(os.environ, PGPASSWORD=creds["password"]), check=True)
         fill = time.time() - t0
         _, b = call(port, "GET", f"/api/companies/{cid}/agents")
         agent = json.loads(b)[500]["id"]
@@ -92,6 +94,17 @@ def main():
             ("activity", f"/c/{cid}/activity"),
             ("settings", f"/c/{cid}/settings"),
         ]
+        if args.probe:
+            for st in ["backlog", "todo", "in_progress", "in_review", "blocked", "done", "cancelled"]:
+                t = time.perf_counter()
+                for _ in range(20):
+                    call(port, "GET", f"/api/companies/{cid}/issues?status={st}&limit=26")
+                print(f"probe status={st}: {(time.perf_counter() - t) / 20 * 1000:.1f} ms")
+            for path in [f"/api/companies/{cid}/dashboard", f"/api/companies/{cid}/agents"]:
+                t = time.perf_counter()
+                for _ in range(20):
+                    call(port, "GET", path)
+                print(f"probe {path}: {(time.perf_counter() - t) / 20 * 1000:.1f} ms")
         print(f"filled 999 agents, 100,000 issues, 2,000 activity rows in {fill:.1f} s")
         print()
         print("| page | requests | p50 ms | p99 ms | body KiB | gzip KiB |")

@@ -5,7 +5,7 @@ use maud::{html, Markup};
 use paperclip_domain::{IssuePriority, IssueStatus};
 use paperclip_store::attachments::Attachment;
 use paperclip_store::comments::Comment;
-use paperclip_store::documents::Document;
+use paperclip_store::documents::{Document, Revision};
 use paperclip_store::issues::{Ancestor, Issue};
 use paperclip_store::orchestration::Related;
 use paperclip_store::projects::Project;
@@ -204,6 +204,8 @@ pub struct IssueDetail<'a> {
     pub blocks: &'a [Related],
     pub comments: &'a [Comment],
     pub documents: &'a [Document],
+    /// Recent revisions of those documents, newest first.
+    pub revisions: &'a [Revision],
     pub attachments: &'a [Attachment],
     pub active_run: Option<&'a Run>,
     /// The issue's newest run, whose log the page follows.
@@ -253,7 +255,7 @@ pub fn detail(ctx: &Ctx<'_>, d: &IssueDetail<'_>) -> Markup {
             div.grid {
                 section.panel {
                     h2 { "Update" }
-                    (api_form("PATCH", &api, "refresh", "row", html! {
+                    form.row data-api=(api) data-method="PATCH" data-then="reload" data-changed-only {
                         label { "Status" select name="status" {
                             @for s in IssueStatus::NAMES { option value=(s) selected[*s == i.status] { (s) } } } }
                         label { "Priority" select name="priority" {
@@ -262,7 +264,8 @@ pub fn detail(ctx: &Ctx<'_>, d: &IssueDetail<'_>) -> Markup {
                             option value="" { "nobody" }
                             @for (id, name) in d.choices.agents { option value=(id) selected[i.assignee_agent_id == Some(*id)] { (name) } } } }
                         button type="submit" { "Save" }
-                    }))
+                        output.form-error role="alert" {}
+                    }
                 }
                 section.panel {
                     h2 { "Sub-issues" }
@@ -293,6 +296,17 @@ pub fn detail(ctx: &Ctx<'_>, d: &IssueDetail<'_>) -> Markup {
                         summary { strong { (doc.key) } @if let Some(t) = &doc.title { " — " (t) }
                             span.muted { " · revision " (doc.latest_revision_number) " · " (when(doc.updated_at)) } }
                         div.md { (trusted(markdown::render(&doc.body))) }
+                        @let history: Vec<&Revision> = d.revisions.iter().filter(|r| r.document_id == doc.id).collect();
+                        @if history.len() > 1 {
+                            h2 { "Revisions" }
+                            @for r in history {
+                                details {
+                                    summary { "Revision " (r.revision_number) " · " (when(r.created_at))
+                                        @if let Some(a) = r.created_by_agent_id { " · " (agent_link(ctx, d.names, a)) } }
+                                    div.md { (trusted(markdown::render(&r.body))) }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -46,6 +46,10 @@ async fn first_run_to_done_issue_live() {
     b.click("form[data-api$='/goals'] button[type=submit]")
         .await;
     b.wait_text("ol.steps", "Goal: Ship the launch").await;
+    if let Some(dir) = std::env::var_os("PAPERCLIP_UI_SHOTS") {
+        b.screenshot(&std::path::Path::new(&dir).join("first-run-hire-ceo-desktop.png"))
+            .await;
+    }
 
     // The adapter's environment check, with what the CEO will run.
     b.fill(
@@ -100,6 +104,20 @@ async fn first_run_to_done_issue_live() {
     b.wait_text("#comments", "Done in run").await;
     b.wait_text("#issue-status", "done").await;
     assert!(b.same_document().await, "the issue page reloaded");
+    if let Some(dir) = std::env::var_os("PAPERCLIP_UI_SHOTS") {
+        b.screenshot(&std::path::Path::new(&dir).join("issue-worked-live-desktop.png"))
+            .await;
+    }
+
+    // The page's update form is older than the agent's `done`: changing only the priority
+    // must not write the stale status back.
+    b.select("form[data-method=PATCH] select[name=priority]", "high")
+        .await;
+    b.click("form[data-method=PATCH] button[type=submit]").await;
+    b.wait_text("#issue-head", "high").await;
+    let (_, issue) = app.get(&format!("/companies/{cid}/issues")).await;
+    assert_eq!(issue[0]["status"], "done", "{issue}");
+    assert_eq!(issue[0]["priority"], "high", "{issue}");
 
     b.goto(&format!("{root}/c/{cid}/issues?view=board")).await;
     b.wait_text("section.col[aria-label=done]", "Write the launch plan")

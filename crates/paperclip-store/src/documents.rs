@@ -177,6 +177,25 @@ pub async fn revisions(conn: &mut PgConnection, document_id: Uuid) -> Result<Vec
     .map_err(StoreError::sql("cannot list revisions"))
 }
 
+/// The newest `limit` revisions over all of an issue's documents, newest first (one query: the
+/// board shows every document's history on the issue page).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn revisions_of_issue(
+    conn: &mut PgConnection,
+    issue_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Revision>> {
+    qa("SELECT r.id, r.document_id, r.revision_number, r.title, r.format, r.body, r.created_by_agent_id,
+               r.created_by_user_id, r.created_at
+        FROM document_revisions r JOIN issue_documents d ON d.id = r.document_id
+        WHERE d.issue_id = $1 ORDER BY r.created_at DESC, r.revision_number DESC LIMIT $2")
+    .bind(issue_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::sql("cannot list revisions"))
+}
+
 /// Deletes a document and its revisions (board only; checked by the caller).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(

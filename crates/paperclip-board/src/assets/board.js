@@ -42,10 +42,21 @@
     }
   }
 
+  // Whether the user changed a control from what the page was rendered with.
+  function changed(el) {
+    if (el.type === "checkbox") return el.checked !== el.defaultChecked;
+    if (el.tagName === "SELECT") return Array.from(el.options).some((o) => o.selected !== o.defaultSelected);
+    return el.value !== el.defaultValue;
+  }
+
   function formBody(form) {
     const body = {};
+    // An update form sends only what the user changed: the page may be older than the object
+    // (a status an agent set since must not be written back).
+    const onlyChanged = form.dataset.changedOnly !== undefined;
     for (const el of form.elements) {
       if (!el.name || el.disabled || el.dataset.skip !== undefined) continue;
+      if (onlyChanged && !changed(el)) continue;
       const v = fieldValue(el);
       if (v !== null) setPath(body, el.name, v.value);
     }
@@ -69,6 +80,10 @@
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     let body;
     try { body = formBody(form); } catch (e) { if (out) out.textContent = e.message; return; }
+    if (form.dataset.changedOnly !== undefined && Object.keys(body).length === 0) {
+      if (out) out.textContent = "Nothing changed";
+      return;
+    }
     const buttons = $$("button", form);
     buttons.forEach((b) => (b.disabled = true));
     try {

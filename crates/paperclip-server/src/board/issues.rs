@@ -167,6 +167,7 @@ pub async fn detail(
     let (blocked_by, blocks) = store::orchestration::relations(&mut conn, i.id).await?;
     let comments = store::comments::list(&mut conn, i.id, None, true, COMMENTS).await?;
     let documents = store::documents::list(&mut conn, i.id).await?;
+    let revisions = store::documents::revisions_of_issue(&mut conn, i.id, 50).await?;
     let attachments = store::attachments::list(&mut conn, i.id).await?;
     let active_run = store::runs::active_for_issue(&mut conn, i.id).await?;
     let latest_run = store::runs::list(
@@ -185,6 +186,7 @@ pub async fn detail(
         .assignee_agent_id
         .into_iter()
         .chain(comments.iter().filter_map(|c| c.author_agent_id))
+        .chain(revisions.iter().filter_map(|r| r.created_by_agent_id))
         .collect();
     let names = names(&mut conn, c.id, mentioned).await?;
     conn.close().await?;
@@ -198,6 +200,7 @@ pub async fn detail(
             blocks: &blocks,
             comments: &comments,
             documents: &documents,
+            revisions: &revisions,
             attachments: &attachments,
             active_run: active_run.as_ref(),
             latest_run: latest_run.first(),

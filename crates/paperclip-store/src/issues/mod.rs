@@ -200,10 +200,20 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Resu
         "SELECT {COLUMNS} FROM issues i WHERE i.company_id = "
     ));
     qb.push_bind(company_id).push(" AND i.hidden_at IS NULL");
-    if !f.statuses.is_empty() {
-        qb.push(" AND i.status = ANY(")
-            .push_bind(f.statuses.clone())
-            .push(")");
+    // One status is an equality, so the (company, status, list order) index returns rows in
+    // order and LIMIT stops early; `= ANY(...)` cannot keep index order (PostgreSQL 15), and the
+    // planner then walks the company's list order filtering the status, which is slow when that
+    // status holds only low-priority issues.
+    match f.statuses.as_slice() {
+        [] => {}
+        [one] => {
+            qb.push(" AND i.status = ").push_bind(one.clone());
+        }
+        many => {
+            qb.push(" AND i.status = ANY(")
+                .push_bind(many.to_vec())
+                .push(")");
+        }
     }
     if let Some(a) = f.assignee_agent_id {
         qb.push(" AND i.assignee_agent_id = ").push_bind(a);
