@@ -50,7 +50,16 @@ pub async fn company_onboarding(
         })?;
     let c = f.company();
     let goals = store::goals::list(&mut conn, c.id).await?;
-    let (agents, _) = store::agents::page(&mut conn, c.id, None, 1, 0).await?;
+    // The CEO step is done once someone holds the role (not merely once any agent exists).
+    let ceo_id = store::agents::org_members(&mut conn, c.id)
+        .await?
+        .into_iter()
+        .find(|m| m.role == "ceo")
+        .map(|m| m.id);
+    let ceo = match ceo_id {
+        Some(id) => store::agents::get(&mut conn, id).await?,
+        None => None,
+    };
     conn.close().await?;
     let goal = goals
         .iter()
@@ -60,7 +69,7 @@ pub async fn company_onboarding(
         &f.ctx(Nav::Dashboard),
         &board::onboarding::Steps {
             goal,
-            ceo: agents.first(),
+            ceo: ceo.as_ref(),
             adapters: &adapters,
             adapter,
         },
