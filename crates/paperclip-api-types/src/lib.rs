@@ -8,6 +8,7 @@
 //! Rules: no I/O here, and no validation beyond shape (the server checks rules and names the
 //! field; the domain crate holds the rules).
 
+pub mod access;
 pub mod agents;
 pub mod approvals;
 pub mod common;

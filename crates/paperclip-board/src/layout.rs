@@ -27,6 +27,8 @@ pub enum Nav {
 /// What the frame needs to know about the request.
 #[derive(Debug)]
 pub struct Ctx<'a> {
+    /// The signed-in account's email (authenticated mode); None for the local board.
+    pub account: Option<String>,
     /// Companies for the switcher.
     pub companies: &'a [Company],
     /// The company the page is about, if any.
@@ -116,6 +118,12 @@ pub fn page(ctx: &Ctx<'_>, title: &str, content: Markup) -> Markup {
                         }
                     }
                     span.live-state id="live-state" aria-live="polite" {}
+                    @if let Some(email) = &ctx.account {
+                        (api_form("POST", "/api/auth/sign-out", "go:/sign-in", "inline account", html! {
+                            span.muted { (email) } " "
+                            button type="submit" { "Sign out" }
+                        }))
+                    }
                 }
                 main id="main" tabindex="-1" {
                     h1 { (title) }

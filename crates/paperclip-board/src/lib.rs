@@ -7,6 +7,7 @@
 //! API, follows the company's live events to refresh the parts of a page marked live, and tails
 //! a run's log. Nothing here needs a Node toolchain: the assets are embedded in the binary.
 
+pub mod access;
 pub mod agents;
 pub mod assets;
 pub mod dashboard;

@@ -15,6 +15,7 @@ pub struct Settings<'a> {
     pub secrets: &'a [Secret],
     pub plugins: &'a [Plugin],
     pub backups: &'a [Listed],
+    pub members: crate::access::Members<'a>,
 }
 
 fn size(bytes: u64) -> String {
@@ -96,6 +97,7 @@ pub fn render(ctx: &Ctx<'_>, s: &Settings<'_>) -> Markup {
                     td { (size(l.size_bytes)) }
                 } } }
             } }
+            (crate::access::members(ctx, &s.members))
         },
     )
 }

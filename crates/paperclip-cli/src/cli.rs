@@ -73,6 +73,15 @@ pub enum Command {
     /// Plugins: install, list, enable, disable, uninstall.
     #[command(subcommand)]
     Plugin(crate::plugins::PluginCommand),
+    /// Authenticated mode: `auth bootstrap-ceo` prints the first admin's invite link.
+    #[command(subcommand)]
+    Auth(crate::access::AuthCommand),
+    /// Host names an authenticated, private server answers to.
+    #[command(subcommand, name = "allowed-hostname")]
+    AllowedHostname(crate::access::HostnameCommand),
+    /// API tokens: `token board create|list|revoke`.
+    #[command(subcommand)]
+    Token(crate::access::TokenCommand),
     /// Heartbeats: run one now and stream its log.
     #[command(subcommand)]
     Heartbeat(HeartbeatCommand),
@@ -192,6 +201,9 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             crate::secrets::configure(&section, provider, strict, key_file)
         }
         Command::Plugin(cmd) => crate::plugins::run(cmd).await,
+        Command::Auth(cmd) => crate::access::auth(cmd).await,
+        Command::AllowedHostname(cmd) => crate::access::hostname(cmd),
+        Command::Token(cmd) => crate::access::token(cmd).await,
         Command::Heartbeat(HeartbeatCommand::Run(args)) => crate::heartbeat::run(args).await,
         Command::Secrets(SecretsCommand::RotateMasterKey) => {
             crate::secrets::rotate_master_key().await

@@ -1,6 +1,7 @@
 //! `paperclipai`: the thin binary. It parses arguments, resolves settings once and calls the
 //! libraries; all logic lives in the `paperclip-*` crates.
 
+mod access;
 mod backups;
 mod cli;
 mod db;

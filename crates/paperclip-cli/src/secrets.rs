@@ -150,6 +150,7 @@ pub async fn migrate_inline_env(
         let actor = Actor {
             kind: ActorKind::Board {
                 user_id: "migration".into(),
+                access: store::BoardAccess::Instance,
             },
             run_id: None,
         };

@@ -10,6 +10,13 @@ pub enum ConfigError {
         expected: &'static str,
         value: String,
     },
+    /// `local_trusted` mode asked to listen beyond loopback: it has no login.
+    #[error(
+        "local_trusted mode has no login, so it only listens on loopback, but HOST (the bind address) is {host}.\n\
+         To serve other machines, use authenticated mode: PAPERCLIP_DEPLOYMENT_MODE=authenticated \
+         (then `paperclipai auth bootstrap-ceo` for the first admin). Or bind 127.0.0.1."
+    )]
+    LocalTrustedExposed { host: String },
     /// A key of `config.json` holds a value we cannot use.
     #[error("Invalid Paperclip config at {path}: {key} {message}")]
     InvalidKey {

@@ -24,7 +24,7 @@ pub use env::Env;
 pub use error::ConfigError;
 pub use file::ConfigFile;
 pub use paths::InstancePaths;
-pub use server::ServerSettings;
+pub use server::{AuthSettings, ServerSettings};
 pub use settings::{
     BackupSettings, DatabaseTarget, EmbeddedSettings, EnvKey, MigrationPolicy, PoolSettings,
     SecretsSettings, Settings, SECRET_PROVIDERS,

@@ -178,6 +178,26 @@ text_enum!(
 );
 
 text_enum!(
+    /// Who may reach an `authenticated` server: `private` (only the host names it is told, e.g.
+    /// a LAN or tailnet) or `public` (the internet, behind TLS).
+    DeploymentExposure {
+        Private = "private",
+        Public = "public",
+    }
+);
+
+text_enum!(
+    /// A board user's role in a company. Owners and admins manage members and invites;
+    /// operators run the company; viewers only read.
+    MembershipRole {
+        Owner = "owner",
+        Admin = "admin",
+        Operator = "operator",
+        Viewer = "viewer",
+    }
+);
+
+text_enum!(
     /// Why an agent is woken.
     WakeupSource {
         Timer = "timer",

@@ -13,11 +13,11 @@ pub mod heartbeat;
 pub mod rules;
 pub mod work;
 
-pub use actor::{Actor, ActorKind};
+pub use actor::{Actor, ActorKind, BoardAccess, CompanyGrant};
 pub use enums::{
-    AgentRole, AgentStatus, ApprovalStatus, ApprovalType, CompanyStatus, DeploymentMode, GoalLevel,
-    GoalStatus, IssuePriority, IssueStatus, ProjectStatus, RunStatus, UnknownValue, WakeupSource,
-    WakeupTrigger,
+    AgentRole, AgentStatus, ApprovalStatus, ApprovalType, CompanyStatus, DeploymentExposure,
+    DeploymentMode, GoalLevel, GoalStatus, IssuePriority, IssueStatus, MembershipRole,
+    ProjectStatus, RunStatus, UnknownValue, WakeupSource, WakeupTrigger,
 };
 pub use error::DomainError;
 

@@ -131,7 +131,8 @@ pub fn error_statuses(method: &str, has_body: bool, fails: bool) -> Vec<u16> {
             s.extend([415, 422]);
         }
         if method != "get" {
-            s.push(409);
+            // 409 conflicts; 429 when sign-in throttling (or another rate) says wait.
+            s.extend([409, 429]);
         }
     }
     s.sort_unstable();
@@ -168,6 +169,7 @@ fn describe_status(status: u16) -> &'static str {
         413 => "Request body too large",
         415 => "Content-Type must be application/json",
         422 => "Breaks a rule (details name the field)",
+        429 => "Too many attempts; Retry-After says when to try again",
         500 => "Internal error (the cause is in the server log)",
         503 => "Database unavailable",
         _ => "Answer",

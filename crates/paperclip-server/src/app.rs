@@ -6,8 +6,9 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
+use paperclip_config::AuthSettings;
 use paperclip_config::Settings;
-use paperclip_domain::DeploymentMode;
+use paperclip_domain::{DeploymentExposure, DeploymentMode};
 use paperclip_postgres::Db;
 use paperclip_secrets::MasterKey;
 use tokio::net::TcpListener;
@@ -31,6 +32,10 @@ pub struct AppConfig {
     /// Secrets strict mode.
     pub strict_secrets: bool,
     pub deployment_mode: DeploymentMode,
+    /// `private` or `public` (authenticated mode).
+    pub exposure: DeploymentExposure,
+    /// Board sign-in settings (authenticated mode).
+    pub auth: AuthSettings,
     /// Host names besides loopback ones that requests may name.
     pub allowed_hostnames: Vec<String>,
     /// `embedded-postgres` or `postgres` (for `/api/health`).
@@ -100,6 +105,8 @@ impl AppConfig {
             key,
             strict_secrets: settings.secrets.strict_mode,
             deployment_mode: settings.server.deployment_mode,
+            exposure: settings.server.exposure,
+            auth: settings.server.auth.clone(),
             allowed_hostnames: settings.server.allowed_hostnames.clone(),
             database_mode,
             started_at: chrono::Utc::now(),
@@ -140,6 +147,13 @@ impl AppConfig {
             key,
             strict_secrets: false,
             deployment_mode: DeploymentMode::LocalTrusted,
+            exposure: DeploymentExposure::Private,
+            auth: AuthSettings {
+                disable_sign_up: true,
+                session_ttl_secs: 30 * 24 * 3600,
+                public_url: None,
+                trust_proxy: false,
+            },
             allowed_hostnames: Vec::new(),
             database_mode: "postgres",
             started_at: chrono::Utc::now(),
@@ -187,6 +201,8 @@ impl App {
                 db: cfg.db,
                 info: Arc::new(ServerInfo {
                     deployment_mode: cfg.deployment_mode,
+                    exposure: cfg.exposure,
+                    auth: cfg.auth,
                     allowed_hostnames: cfg.allowed_hostnames,
                     database_mode: cfg.database_mode,
                     started_at: chrono::Utc::now(),

@@ -224,3 +224,28 @@ impl DescribeResponse for Forwarded {
         doc.responses.push((200, Schema::default()));
     }
 }
+
+/// 200 with `T` and a `Set-Cookie` header (signing in and out).
+pub struct WithCookie<T> {
+    pub cookie: axum::http::HeaderValue,
+    pub body: T,
+}
+
+impl<T: serde::Serialize> IntoResponse for WithCookie<T> {
+    fn into_response(self) -> Response {
+        (
+            [(axum::http::header::SET_COOKIE, self.cookie)],
+            Json(self.body),
+        )
+            .into_response()
+    }
+}
+
+impl<T: JsonSchema> DescribeResponse for WithCookie<T> {
+    fn describe(doc: &mut OpDoc, gen: &mut SchemaGenerator) {
+        doc.responses.push((200, gen.subschema_for::<T>()));
+    }
+}
+
+impl DescribeArg for crate::auth::Caller {}
+impl DescribeArg for crate::session::Client {}

@@ -32,6 +32,8 @@ pub enum ApiError {
     Conflict { message: String, details: Value },
     /// 422: well-formed input that breaks a rule.
     Unprocessable { message: String, details: Value },
+    /// 429 with the seconds to wait (sign-in throttling).
+    TooManyRequests { message: String, retry_after: u64 },
     /// 503: the database cannot be reached.
     Unavailable,
     /// 503 with a message (a plugin that is not running).
@@ -174,8 +176,19 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let (status, body) = self.parts();
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = retry {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        res
     }
 }
 
@@ -201,6 +214,9 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({ "error": message, "details": details }),
             ),
+            ApiError::TooManyRequests { message, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, json!({ "error": message }))
+            }
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "Database unavailable" }),

@@ -59,9 +59,13 @@ fn is_upload(path: &str) -> bool {
 fn check(state: &AppState, req: &Request, limit: u64) -> Result<(), ApiError> {
     let headers = req.headers();
     let host = host_of(req)?;
-    if !host_allowed(&host, &state.info.allowed_hostnames) {
+    // `authenticated` + `public`: the internet may name us however it likes (every route but
+    // sign-in needs a credential); otherwise only the names we were told.
+    let public = state.info.deployment_mode == paperclip_domain::DeploymentMode::Authenticated
+        && state.info.exposure == paperclip_domain::DeploymentExposure::Public;
+    if !public && !host_allowed(&host, &state.info.allowed_hostnames) {
         return Err(ApiError::Forbidden(format!(
-            "Host {host:?} is not allowed; add it to server.allowedHostnames in config.json"
+            "Host {host:?} is not allowed; add it with `paperclipai allowed-hostname add <name>` (server.allowedHostnames in config.json)"
         )));
     }
     if !matches!(

@@ -45,16 +45,38 @@ pub async fn report(state: &AppState) -> Result<Health, Down> {
             ),
         });
     }
+    // Authenticated mode is `bootstrap_pending` until an instance admin exists.
+    let (pending, invite_active) =
+        if info.deployment_mode == paperclip_domain::DeploymentMode::Authenticated {
+            let mut conn = state.db.session().await.map_err(|_| {
+                Down(Unhealthy {
+                    status: "unhealthy",
+                    version: VERSION,
+                    error: "database_unreachable",
+                })
+            })?;
+            let admin = paperclip_store::users::admin_exists(&mut conn).await;
+            let invite = paperclip_store::users::members::bootstrap_invite_active(&mut conn).await;
+            let _ = conn.close().await;
+            (!admin.unwrap_or(true), invite.unwrap_or(false))
+        } else {
+            (false, false)
+        };
     Ok(Health {
         status: if pool.saturated() { "degraded" } else { "ok" },
         version: VERSION,
         server_version: VERSION,
         commit: None,
         deployment_mode: info.deployment_mode.to_string(),
-        deployment_exposure: "private".into(),
+        deployment_exposure: info.exposure.to_string(),
         auth_ready: true,
-        bootstrap_status: "ready".into(),
-        bootstrap_invite_active: false,
+        bootstrap_status: if pending {
+            "bootstrap_pending"
+        } else {
+            "ready"
+        }
+        .into(),
+        bootstrap_invite_active: invite_active,
         features: Features {
             company_deletion_enabled: info.company_deletion,
         },

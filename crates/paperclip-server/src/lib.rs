@@ -18,6 +18,7 @@ mod guard;
 mod health;
 pub mod listener;
 pub mod live;
+pub mod session;
 mod upload;
 pub use paperclip_plugin_host as plugin_host;
 mod routes;
@@ -41,6 +42,10 @@ pub use paperclip_secrets::SecretsState;
 pub struct ServerInfo {
     /// `local_trusted` or `authenticated`.
     pub deployment_mode: paperclip_domain::DeploymentMode,
+    /// `private` or `public` (authenticated mode).
+    pub exposure: paperclip_domain::DeploymentExposure,
+    /// Board sign-in settings.
+    pub auth: paperclip_config::AuthSettings,
     /// Host names besides loopback ones that requests may name (`server.allowedHostnames`).
     pub allowed_hostnames: Vec<String>,
     /// `embedded-postgres` or `postgres`.
@@ -100,6 +105,32 @@ fn api() -> api::Api {
     api::Api::new()
         .tag("health")
         .get("/health", "Server and database health", health::get)
+        .tag("auth")
+        .post("/auth/sign-up/email", "Create an account (by invite while sign-up is closed) and sign in: sets the session cookie", auth::sign_up)
+        .post("/auth/sign-in/email", "Sign in with email and password: sets the session cookie (throttled per account and client address)", auth::sign_in)
+        .post("/auth/sign-out", "End this session and clear its cookie", auth::sign_out)
+        .get("/auth/get-session", "The caller's session and user ({session, user}) and the CSRF token for cookie mutations", auth::get_session)
+        .post("/auth/change-password", "Change the password (ends the account's other sessions unless revokeOtherSessions is false)", auth::change_password)
+        .get("/auth/list-sessions", "The account's sessions", auth::list_sessions)
+        .post("/auth/revoke-session", "End one of the account's sessions", auth::revoke_session)
+        .get("/board-api-keys", "The account's board API keys", auth::list_board_keys)
+        .post("/board-api-keys", "Create a board API key (pcb_…); the plaintext is returned once", auth::create_board_key)
+        .delete("/board-api-keys/{keyId}", "Revoke a board API key", auth::revoke_board_key)
+        .tag("access")
+        .get("/companies/{companyId}/members", "Company members (board members of the company)", access::list_members)
+        .patch("/companies/{companyId}/members/{memberId}", "Change a member's role or status (owner or admin)", access::patch_member)
+        .post("/companies/{companyId}/members/{memberId}/archive", "Remove a member (owner or admin)", access::archive_member)
+        .get("/companies/{companyId}/invites", "Company invites (owner or admin)", access::list_invites)
+        .post("/companies/{companyId}/invites", "Create an invite link, single use and expiring (owner or admin); the token is returned once", access::create_invite)
+        .post("/invites/{inviteId}/revoke", "Revoke an unused invite (owner or admin)", access::revoke_invite)
+        .get("/invites/{token}", "What an invite link offers (no sign-in needed)", access::invite_summary)
+        .post("/invites/{token}/accept", "Accept an invite as the signed-in user: a join request (company) or the first instance admin (bootstrap)", access::accept_invite)
+        .get("/companies/{companyId}/join-requests", "Join requests (owner or admin)", access::list_join_requests)
+        .post("/companies/{companyId}/join-requests/{requestId}/approve", "Approve: the user becomes a member with the invite's role (owner or admin)", access::approve_join_request)
+        .post("/companies/{companyId}/join-requests/{requestId}/reject", "Reject a join request (owner or admin)", access::reject_join_request)
+        .get("/admin/users", "Every board user (instance admin)", access::list_users)
+        .post("/admin/users/{userId}/promote-instance-admin", "Make a user an instance admin (instance admin)", access::promote)
+        .post("/admin/users/{userId}/demote-instance-admin", "Demote an instance admin; the last one stays (instance admin)", access::demote)
         .tag("companies")
         .get("/companies", "List companies", companies::list)
         .post("/companies", "Create a company (board)", companies::create)

@@ -55,7 +55,7 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let mut refused = 0u64;
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
@@ -76,7 +76,14 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Every request knows its connection's peer (login throttling per client address).
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(crate::session::PeerAddr(peer));
+                req
+            },
+        ));
         let builder = builder.clone();
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)

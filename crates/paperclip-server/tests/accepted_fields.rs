@@ -22,6 +22,12 @@ const ALIASES: &[(&str, &str, &str)] = &[
 /// parameters); with no path, why says where its effect shows.
 const CONSUMED: &[(&str, &str, &str, &str)] = &[
     (
+        "POST /api/companies/{companyId}/invites",
+        "expiresInHours",
+        "",
+        "sets the answer's expiresAt to now + the hours",
+    ),
+    (
         "POST /api/companies/{companyId}/approvals",
         "issueIds",
         "/approvals/{id}/issues",
@@ -266,6 +272,15 @@ async fn every_field_of_every_write_is_stored_or_refused_by_name() {
                 .map(|r| r.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             let name = format!("{} {path}", method.to_uppercase());
+            // Accounts exist only in authenticated mode, where `memberships.rs` and
+            // `authenticated.rs` check these fields; this server is local_trusted.
+            if path.starts_with("/api/auth/")
+                || path.starts_with("/api/board-api-keys")
+                || path.ends_with("/accept")
+                || path.contains("/members/")
+            {
+                continue;
+            }
             for (field, fschema) in props {
                 let w = world(&app).await;
                 let mut body = Map::new();

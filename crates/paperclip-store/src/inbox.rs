@@ -17,7 +17,7 @@ use paperclip_postgres::pool::{q, qa, qs};
 /// `user:<id>` or `agent:<uuid>`: whose inbox; `None` for actors without one.
 pub fn reader_of(actor: &Actor) -> Option<String> {
     match &actor.kind {
-        ActorKind::Board { user_id } => Some(format!("user:{user_id}")),
+        ActorKind::Board { user_id, .. } => Some(format!("user:{user_id}")),
         ActorKind::Agent { agent_id, .. } => Some(format!("agent:{agent_id}")),
         _ => None,
     }

@@ -28,13 +28,14 @@ pub mod plugins;
 pub mod projects;
 pub mod runs;
 pub mod secrets;
+pub mod users;
 pub mod work_products;
 
 /// Start of the current UTC calendar month, the budget window.
 pub const MONTH_START: &str = "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
 
 pub use error::StoreError;
-pub use paperclip_domain::{Actor, ActorKind};
+pub use paperclip_domain::{Actor, ActorKind, BoardAccess, CompanyGrant, MembershipRole};
 pub use paperclip_postgres::{Db, Session};
 
 /// `Result` with this crate's error.

@@ -6,6 +6,19 @@
 (function () {
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 
+  // A signed-in session's CSRF token, read once from the session API (none in local_trusted
+  // mode or before sign-in); every state-changing call sends it in X-Paperclip-CSRF.
+  let csrf;
+  async function csrfToken() {
+    if (csrf === undefined) {
+      try {
+        const res = await fetch("/api/auth/get-session", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+        csrf = res.ok ? (await res.json()).csrfToken || null : null;
+      } catch (_) { csrf = null; }
+    }
+    return csrf;
+  }
+
   // ---- 1. forms -------------------------------------------------------------------------
   function setPath(obj, path, value) {
     const keys = path.split(".");
@@ -89,6 +102,10 @@
     try {
       const method = form.dataset.method || "POST";
       const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+      if (method !== "GET") {
+        const token = await csrfToken();
+        if (token) init.headers["X-Paperclip-CSRF"] = token;
+      }
       if (method !== "GET" && method !== "DELETE") {
         init.headers["Content-Type"] = "application/json";
         init.body = JSON.stringify(body);

@@ -8,6 +8,7 @@
 //! `fetch` calls with a JSON body, which another page cannot send without a CORS preflight this
 //! server never grants.
 
+mod access;
 mod agents;
 mod issues;
 mod pages;
@@ -41,6 +42,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/onboarding", get(pages::onboarding))
+        .route("/sign-in", get(access::sign_in))
+        .route("/invite/{token}", get(access::invite))
         .route(assets::CSS_PATH, get(css))
         .route(assets::JS_PATH, get(js))
         .route("/c/{companyId}", get(pages::dashboard))
@@ -122,17 +125,15 @@ impl<E: Into<ApiError>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, body) = self.0.parts();
+        // Not signed in (authenticated mode): the sign-in page, not an error page.
+        if status == StatusCode::UNAUTHORIZED {
+            return Redirect::to("/sign-in").into_response();
+        }
         let message = body["error"]
             .as_str()
             .unwrap_or("Something went wrong")
             .to_string();
-        let ctx = Ctx {
-            companies: &[],
-            company: None,
-            nav: Nav::Home,
-            cursor: None,
-            pending_approvals: 0,
-        };
+        let ctx = access::ctx();
         let title = status.canonical_reason().unwrap_or("Error");
         (
             status,
@@ -157,6 +158,8 @@ pub fn redirect(to: &str) -> PageResult {
 /// (read before the page's data, so the socket replays anything committed after it) and the
 /// approvals badge.
 pub struct Frame {
+    /// The signed-in account's email (authenticated mode).
+    pub account: Option<String>,
     pub companies: Vec<Company>,
     pub company: Option<Company>,
     pub cursor: Option<String>,
@@ -166,6 +169,7 @@ pub struct Frame {
 impl Frame {
     pub fn ctx(&self, nav: Nav) -> Ctx<'_> {
         Ctx {
+            account: self.account.clone(),
             companies: &self.companies,
             company: self.company.as_ref(),
             nav,
@@ -233,8 +237,17 @@ pub async fn frame(
         }
         None => 0,
     };
-    let companies = store::companies::list(conn).await?;
+    let mut companies = store::companies::list(conn).await?;
+    // The switcher lists only what the caller may open.
+    companies.retain(|c| actor.can_see(c.id));
+    let account = match actor.user_id() {
+        Some(u) if u != paperclip_domain::LOCAL_BOARD_USER => {
+            store::users::get(conn, u).await?.map(|u| u.email)
+        }
+        _ => None,
+    };
     Ok(Frame {
+        account,
         companies,
         company,
         cursor,

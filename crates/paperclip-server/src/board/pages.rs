@@ -12,18 +12,27 @@ use super::{
 use crate::auth::Auth;
 use crate::{ApiError, AppState};
 
-pub async fn home(State(s): State<AppState>, Auth(actor): Auth) -> PageResult {
+pub async fn home(State(s): State<AppState>, auth: Result<Auth, ApiError>) -> PageResult {
+    // Not signed in: the sign-in page (PageError redirects a 401).
+    let Auth(actor) = auth?;
     let mut conn = s.db.session().await?;
     let f = frame(&mut conn, &actor, None).await?;
     conn.close().await?;
     match f.companies.as_slice() {
+        // A new member whose join request waits: nothing to open, nothing to create.
+        [] if !actor.is_instance_admin() => html(board::layout::problem(
+            &f.ctx(Nav::Home),
+            "No company yet",
+            "You are signed in, but no company has let you in yet: an owner or admin approves your join request under Settings.",
+        )),
         [] => redirect("/onboarding"),
         [only] => redirect(&format!("/c/{}", only.id)),
         _ => html(board::onboarding::home(&f.ctx(Nav::Home))),
     }
 }
 
-pub async fn onboarding(State(s): State<AppState>, Auth(actor): Auth) -> PageResult {
+pub async fn onboarding(State(s): State<AppState>, auth: Result<Auth, ApiError>) -> PageResult {
+    let Auth(actor) = auth?;
     let mut conn = s.db.session().await?;
     let f = frame(&mut conn, &actor, None).await?;
     conn.close().await?;
@@ -263,12 +272,24 @@ pub async fn costs(
 pub async fn settings(
     State(s): State<AppState>,
     CompanyPage {
-        mut conn, frame: f, ..
+        mut conn,
+        frame: f,
+        actor,
     }: CompanyPage,
 ) -> PageResult {
     let c = f.company();
     let secrets = store::secrets::list(&mut conn, c.id).await?;
     let plugins = store::plugins::list(&mut conn).await?;
+    let manage = actor.can_manage_members(c.id);
+    let members = store::users::members::list(&mut conn, c.id).await?;
+    let (invites, requests) = if manage {
+        (
+            store::users::members::invites(&mut conn, c.id).await?,
+            store::users::members::join_requests(&mut conn, c.id).await?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     conn.close().await?;
     let health = crate::health::report(&s)
         .await
@@ -287,6 +308,12 @@ pub async fn settings(
             secrets: &secrets,
             plugins: &plugins,
             backups: &backups,
+            members: board::access::Members {
+                members: &members,
+                invites: &invites,
+                requests: &requests,
+                manage,
+            },
         },
     ))
 }

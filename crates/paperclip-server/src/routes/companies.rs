@@ -24,6 +24,7 @@ pub async fn create(
     JsonBody(b): JsonBody<CreateCompany>,
 ) -> Result<Created<Company>, ApiError> {
     require_board(&actor, "create companies")?;
+    crate::auth::require_instance_admin(&actor, "create companies")?;
     let mut p = Problems::default();
     let name = p.required("name", b.name.as_deref(), 200);
     p.opt_text("description", b.description.as_deref(), 10_000);
@@ -41,6 +42,7 @@ pub async fn create(
         },
     )
     .await?;
+    super::access::own_new_company(&mut tx, &actor, c.id).await?;
     tx.commit().await?;
     Ok(Created(c))
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use paperclip_api_types::instance::{BackupTaken, RetentionView};
 
-use crate::auth::{require_board, Auth};
+use crate::auth::Auth;
 use crate::doc::Created;
 use crate::{ApiError, AppState};
 
@@ -17,7 +17,7 @@ pub async fn backup(
     State(s): State<AppState>,
     Auth(actor): Auth,
 ) -> Result<Created<BackupTaken>, ApiError> {
-    require_board(&actor, "take database backups")?;
+    crate::auth::require_instance_admin(&actor, "take database backups")?;
     let b = &s.backup;
     let started = chrono::Utc::now();
     let opts = backup::Options {

@@ -1,9 +1,11 @@
 //! Handlers, one module per resource. Handlers extract, validate, call the store, and shape the
 //! response; SQL lives in `paperclip_store`.
 
+pub mod access;
 pub mod agents;
 pub mod approvals;
 pub mod attachments;
+pub mod auth;
 pub mod companies;
 pub mod costs;
 pub mod deletes;

@@ -12,7 +12,7 @@ use paperclip_store::plugins::{self, Plugin};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::auth::{can_see, require_board, Auth};
+use crate::auth::{can_see, Auth};
 use crate::doc::{Created, Forwarded};
 use crate::extract::{JsonBody, Problems, QueryMap};
 use crate::plugin_host::http_status;
@@ -49,7 +49,7 @@ pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
 ) -> Result<Json<Vec<PluginView<Plugin>>>, ApiError> {
-    require_board(&actor, "manage plugins")?;
+    crate::auth::require_instance_admin(&actor, "manage plugins")?;
     let mut conn = s.db.session().await?;
     let all = plugins::list(&mut conn).await?;
     conn.close().await?;
@@ -62,7 +62,7 @@ pub async fn get(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<PluginView<Plugin>>, ApiError> {
-    require_board(&actor, "manage plugins")?;
+    crate::auth::require_instance_admin(&actor, "manage plugins")?;
     let p = load(&s, &id).await?;
     Ok(Json(view(&s, &p)))
 }
@@ -90,7 +90,7 @@ pub async fn install(
     Auth(actor): Auth,
     JsonBody(b): JsonBody<Install>,
 ) -> Result<Created<PluginView<Plugin>>, ApiError> {
-    require_board(&actor, "install plugins")?;
+    crate::auth::require_instance_admin(&actor, "install plugins")?;
     let mut p = Problems::default();
     if b.package_name.is_some() {
         // Upstream installs `packageName` from npm; this server installs folders only.
@@ -121,7 +121,7 @@ pub async fn enable(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<PluginView<Plugin>>, ApiError> {
-    require_board(&actor, "enable plugins")?;
+    crate::auth::require_instance_admin(&actor, "enable plugins")?;
     let plugin = load(&s, &id).await?;
     let plugin = with_admin(&s, move |mut admin, url, secrets| async move {
         let access = plugins::Access {
@@ -141,7 +141,7 @@ pub async fn disable(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<PluginView<Plugin>>, ApiError> {
-    require_board(&actor, "disable plugins")?;
+    crate::auth::require_instance_admin(&actor, "disable plugins")?;
     let plugin = load(&s, &id).await?;
     let mut conn = s.db.session().await?;
     let plugin = plugins::disable(&mut conn, &plugin).await?;
@@ -156,7 +156,7 @@ pub async fn uninstall(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<PluginView<Plugin>>, ApiError> {
-    require_board(&actor, "uninstall plugins")?;
+    crate::auth::require_instance_admin(&actor, "uninstall plugins")?;
     let plugin = load(&s, &id).await?;
     s.plugins.stop(plugin.id).await;
     let plugin = with_admin(&s, move |mut admin, _, _| async move {

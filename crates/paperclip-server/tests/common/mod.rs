@@ -1,6 +1,7 @@
 //! An in-process server on a real socket over a fresh, migrated database.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod browser;
 pub mod files;
 pub mod runs;
@@ -93,6 +94,11 @@ impl TestApp {
     /// Another server (replica) over the same database, with its own pool and instance folder;
     /// answers its API base URL. It runs until the test ends.
     pub async fn replica(&self, name: &str) -> String {
+        self.replica_with(name, |_| {}).await
+    }
+
+    /// [`Self::replica`] whose configuration `tweak` adjusts first (another deployment mode).
+    pub async fn replica_with(&self, name: &str, tweak: impl FnOnce(&mut AppConfig)) -> String {
         let pool = Db::connect(
             &self.db.url,
             &PoolSettings {
@@ -106,8 +112,9 @@ impl TestApp {
         .unwrap();
         let instance =
             std::env::temp_dir().join(format!("paperclip-test-instance-{}-{name}", self.db.name));
-        let config =
+        let mut config =
             AppConfig::local(pool, &self.db.url, test_key(), &instance).expect("plugin sandbox");
+        tweak(&mut config);
         let app = App::new(config);
         app.start_background();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -141,6 +141,10 @@ impl World {
             "skillName" => "paperclip".into(),
             "pluginId" => "no-such-plugin".into(),
             "path" => "x".into(),
+            // Access objects exist only in authenticated mode: ids that name nothing.
+            "memberId" | "inviteId" | "requestId" => "00000000-0000-4000-8000-000000000001".into(),
+            "userId" => "no-such-user".into(),
+            "token" => "pci_no-such-invite".into(),
             other => panic!("no real value for path parameter {other}"),
         }
     }
