@@ -5,6 +5,29 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+/// Query of `GET /companies/{companyId}/agents`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentListQuery {
+    /// `summary`: each agent without its configuration and chain of command.
+    #[schemars(extend("enum" = ["summary"]))]
+    pub view: Option<String>,
+    /// At most this many agents (oldest first); all of them when absent.
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<i64>,
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub offset: Option<i64>,
+}
+
+/// `GET /companies/{companyId}/agents`: whole agents, or their summaries with `view=summary`.
+/// (`A` is the stored agent, `S` its summary.)
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AgentList<A, S> {
+    Full(Vec<A>),
+    Summary(Vec<S>),
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAgent {

@@ -113,6 +113,9 @@ pub struct IssueListQuery {
     pub label_id: Option<Uuid>,
     /// Text search in identifier, title and description.
     pub q: Option<String>,
+    /// `compact`: each issue without its description and label objects (labels by id).
+    #[schemars(extend("enum" = ["compact"]))]
+    pub view: Option<String>,
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<i64>,
     #[schemars(range(min = 0, max = 2147483647))]
@@ -337,6 +340,15 @@ pub fn list_attention() -> (
         )
     });
     (review, blocker)
+}
+
+/// `GET /companies/{companyId}/issues`: list items, or compact issues with `view=compact`.
+/// (`L` is the full list, `C` a compact issue.)
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum IssueListAnswer<L, C> {
+    Full(L),
+    Compact(Vec<C>),
 }
 
 /// Longest description a list returns; the full text is one `GET /issues/:id` away.

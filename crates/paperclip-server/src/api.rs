@@ -228,6 +228,12 @@ pub fn openapi(ops: &[Op]) -> Value {
                 json!({"description": describe_status(status), "content": {"application/json": {"schema": to_value(schema)}}}),
             );
         }
+        if op.method == "get" && !doc.binary {
+            responses.insert(
+                "304".into(),
+                json!({"description": "Not modified: If-None-Match names the answer's ETag"}),
+            );
+        }
         if doc.binary {
             responses.insert(
                 "200".into(),

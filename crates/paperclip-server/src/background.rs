@@ -6,8 +6,24 @@ use paperclip_backup as backup;
 
 use crate::AppState;
 
-/// Registers this server's periodic tasks (today: scheduled backups, when enabled).
+/// Registers this server's periodic tasks: the issue tally fold, and scheduled backups when
+/// enabled.
 pub fn start(state: &AppState) {
+    // Issue writes append status deltas; folding them keeps the dashboard's sum a few rows long.
+    // Every replica may fold: folds are safe beside each other (see `fold_issue_tally`).
+    let db = state.db.clone();
+    state
+        .tasks
+        .every("issueTallyFold", Duration::from_secs(5), move || {
+            let db = db.clone();
+            Box::pin(async move {
+                let mut conn = db.session().await.map_err(|e| e.to_string())?;
+                paperclip_store::companies::fold_issue_tally(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.close().await.map_err(|e| e.to_string())
+            })
+        });
     if state.backup.enabled {
         let period = Duration::from_secs(u64::from(state.backup.interval_minutes) * 60);
         let s = state.clone();

@@ -299,15 +299,39 @@ impl<Q: schemars::JsonSchema> QueryMap<Q> {
 
     /// An integer within `min..=max`, `default` when absent.
     pub fn int(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
-        match self.text(name) {
-            None => Ok(default),
-            Some(v) => match v.parse::<i64>() {
+        Ok(self.opt_int(name, min, max)?.unwrap_or(default))
+    }
+
+    /// An integer within `min..=max`, if given.
+    pub fn opt_int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        self.text(name)
+            .map(|v| match v.parse::<i64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
                 _ => Err(ApiError::validation(vec![
                     json!({"code": "invalid_type", "path": [name],
                     "message": format!("{name} must be an integer from {min} to {max}")}),
                 ])),
-            },
+            })
+            .transpose()
+    }
+
+    /// One of `allowed`, if given; anything else is a 400 naming the parameter.
+    pub fn choice(
+        &self,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Result<Option<&'static str>, ApiError> {
+        let Some(v) = self.text(name) else {
+            return Ok(None);
+        };
+        match allowed.iter().find(|a| **a == v) {
+            Some(a) => Ok(Some(*a)),
+            None => {
+                let mut p = Problems::default();
+                p.one_of(name, v, allowed);
+                p.finish()?;
+                Ok(None)
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod background;
 mod board;
 pub mod doc;
 mod error;
+mod etag;
 pub mod extract;
 pub mod files;
 mod guard;
@@ -304,7 +305,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         // A WebSocket (101), outside the typed table: see docs/API.md "Live events".
         .route("/companies/{companyId}/events/ws", get(live::socket))
-        .fallback(error::api_not_found);
+        .fallback(error::api_not_found)
+        .layer(axum::middleware::from_fn(etag::revalidate));
     Router::new()
         .nest("/api", api)
         .merge(board::router())

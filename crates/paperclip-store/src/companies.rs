@@ -7,7 +7,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::activity::{self, Entry};
-use crate::{Actor, MONTH_START};
+use crate::{Actor, COMPANY_SPEND};
 use crate::{Result, StoreError};
 use paperclip_postgres::pool::{q, qa, qs};
 
@@ -46,8 +46,7 @@ pub struct Company {
 fn select() -> String {
     format!(
         "SELECT c.id, c.name, c.description, c.status, c.issue_prefix, c.issue_counter, c.budget_monthly_cents,
-                COALESCE((SELECT sum(e.cost_cents) FROM cost_events e
-                          WHERE e.company_id = c.id AND e.occurred_at >= {MONTH_START}), 0)::bigint AS spent_monthly_cents,
+                {COMPANY_SPEND} AS spent_monthly_cents,
                 'local-board'::text AS default_responsible_user_id,
                 c.require_board_approval_for_new_agents, c.created_at, c.updated_at
          FROM companies c"
@@ -247,7 +246,8 @@ pub struct DashboardCounts {
     pub recent_activity: Vec<activity::Activity>,
 }
 
-/// `GET /companies/:id/dashboard`'s data, in four indexed queries.
+/// `GET /companies/:id/dashboard`'s data, in four indexed queries. Issues are counted from the
+/// status tally their writes append to (see [`fold_issue_tally`]), not by reading every issue.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<DashboardCounts> {
     let agents_by_status: Vec<(String, i64)> =
@@ -256,12 +256,14 @@ pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<Das
             .fetch_all(&mut *conn)
             .await
             .map_err(StoreError::sql("cannot count agents"))?;
-    let issues_by_status: Vec<(String, i64)> =
-        qa("SELECT status, count(*) FROM issues WHERE company_id = $1 GROUP BY status")
-            .bind(company.id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(StoreError::sql("cannot count issues"))?;
+    let issues_by_status: Vec<(String, i64)> = qa(
+        "SELECT status, sum(n)::bigint FROM issue_status_tally WHERE company_id = $1
+            GROUP BY status HAVING sum(n) <> 0",
+    )
+    .bind(company.id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot count issues"))?;
     let pending_approvals: i64 =
         qs("SELECT count(*) FROM approvals WHERE company_id = $1 AND status = 'pending'")
             .bind(company.id)
@@ -283,6 +285,27 @@ pub async fn dashboard(conn: &mut PgConnection, company: &Company) -> Result<Das
         pending_approvals,
         recent_activity,
     })
+}
+
+/// Folds the status deltas that issue writes append to `issue_status_tally` into one row per
+/// company and status, for companies that gathered more than a few; answers how many rows it
+/// removed. Safe beside writers and other replicas' folds: a fold deletes only rows it saw
+/// committed and writes back their sum in the same transaction, and a row another fold deleted
+/// first is skipped.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn fold_issue_tally(conn: &mut PgConnection) -> Result<u64> {
+    let removed: i64 = qs(
+        "WITH busy AS (SELECT company_id FROM issue_status_tally GROUP BY company_id HAVING count(*) > 16),
+              gone AS (DELETE FROM issue_status_tally t USING busy b WHERE t.company_id = b.company_id
+                       RETURNING t.company_id, t.status, t.n),
+              kept AS (INSERT INTO issue_status_tally (company_id, status, n)
+                       SELECT company_id, status, sum(n) FROM gone GROUP BY 1, 2 HAVING sum(n) <> 0)
+         SELECT count(*) FROM gone",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(StoreError::sql("cannot fold the issue tally"))?;
+    Ok(u64::try_from(removed).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::activity::{self, Entry};
-use crate::{Actor, MONTH_START};
+use crate::{Actor, IN_BUDGET_WINDOW, MONTH_START};
 use crate::{Result, StoreError};
 use paperclip_domain::rules::budget_exhausted;
 use paperclip_domain::AgentStatus;
@@ -126,8 +126,8 @@ async fn enforce_agent_budget(
         return Ok(());
     }
     let spent: i64 = qs(&format!(
-        "SELECT COALESCE(sum(cost_cents), 0)::bigint FROM cost_events
-         WHERE company_id = $1 AND agent_id = $2 AND occurred_at >= {MONTH_START}"
+        "SELECT COALESCE(sum(t.cost_cents), 0)::bigint FROM cost_monthly_totals t
+         WHERE t.company_id = $1 AND t.agent_id = $2 AND {IN_BUDGET_WINDOW}"
     ))
     .bind(company_id)
     .bind(agent_id)
@@ -195,10 +195,11 @@ pub struct Totals {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn totals(conn: &mut PgConnection, company_id: Uuid) -> Result<Totals> {
     qa(&format!(
-        "SELECT COALESCE(sum(cost_cents), 0)::bigint AS spent_cents,
-                COALESCE(sum(input_tokens), 0)::bigint AS input_tokens,
-                COALESCE(sum(output_tokens), 0)::bigint AS output_tokens, count(*) AS event_count
-         FROM cost_events WHERE company_id = $1 AND occurred_at >= {MONTH_START}"
+        "SELECT COALESCE(sum(t.cost_cents), 0)::bigint AS spent_cents,
+                COALESCE(sum(t.input_tokens), 0)::bigint AS input_tokens,
+                COALESCE(sum(t.output_tokens), 0)::bigint AS output_tokens,
+                COALESCE(sum(t.event_count), 0)::bigint AS event_count
+         FROM cost_monthly_totals t WHERE t.company_id = $1 AND {IN_BUDGET_WINDOW}"
     ))
     .bind(company_id)
     .fetch_one(conn)
@@ -220,17 +221,17 @@ pub struct Spend {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn by(conn: &mut PgConnection, company_id: Uuid, by_project: bool) -> Result<Vec<Spend>> {
     let sql = if by_project {
-        format!("SELECT e.project_id AS id, p.name, sum(e.cost_cents)::bigint AS cost_cents,
-                        sum(e.input_tokens)::bigint AS input_tokens, sum(e.output_tokens)::bigint AS output_tokens
-                 FROM cost_events e LEFT JOIN projects p ON p.id = e.project_id
-                 WHERE e.company_id = $1 AND e.occurred_at >= {MONTH_START}
-                 GROUP BY e.project_id, p.name ORDER BY 3 DESC")
+        format!("SELECT t.project_id AS id, p.name, sum(t.cost_cents)::bigint AS cost_cents,
+                        sum(t.input_tokens)::bigint AS input_tokens, sum(t.output_tokens)::bigint AS output_tokens
+                 FROM cost_monthly_totals t LEFT JOIN projects p ON p.id = t.project_id
+                 WHERE t.company_id = $1 AND {IN_BUDGET_WINDOW}
+                 GROUP BY t.project_id, p.name HAVING sum(t.event_count) > 0 ORDER BY 3 DESC")
     } else {
-        format!("SELECT e.agent_id AS id, a.name, sum(e.cost_cents)::bigint AS cost_cents,
-                        sum(e.input_tokens)::bigint AS input_tokens, sum(e.output_tokens)::bigint AS output_tokens
-                 FROM cost_events e JOIN agents a ON a.id = e.agent_id
-                 WHERE e.company_id = $1 AND e.occurred_at >= {MONTH_START}
-                 GROUP BY e.agent_id, a.name ORDER BY 3 DESC")
+        format!("SELECT t.agent_id AS id, a.name, sum(t.cost_cents)::bigint AS cost_cents,
+                        sum(t.input_tokens)::bigint AS input_tokens, sum(t.output_tokens)::bigint AS output_tokens
+                 FROM cost_monthly_totals t JOIN agents a ON a.id = t.agent_id
+                 WHERE t.company_id = $1 AND {IN_BUDGET_WINDOW}
+                 GROUP BY t.agent_id, a.name HAVING sum(t.event_count) > 0 ORDER BY 3 DESC")
     };
     qa(&sql)
         .bind(company_id)

@@ -145,25 +145,24 @@ pub async fn agent_mine(conn: &mut PgConnection, agent_id: Uuid) -> Result<Vec<M
     .map_err(StoreError::sql("cannot read the inbox"))
 }
 
-/// How many issues of `company_id` have comments `reader` (a board user) has not read, and are
-/// not archived since.
+/// How many issues of `company_id` have comments someone other than `user_id` (a board user)
+/// wrote after the user last read them, and after they archived them.
+///
+/// It reads one row per commented issue (`issue_comment_marks`, kept by a trigger on comments):
+/// the newest comment by anyone but the reader is the mark's `other_at` when the reader wrote
+/// the latest comment, and its `last_at` otherwise.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn unread_count(conn: &mut PgConnection, company_id: Uuid, user_id: &str) -> Result<i64> {
     let reader = format!("user:{user_id}");
-    qs(&format!(
-        "SELECT count(*) FROM issues i
-         LEFT JOIN issue_read_states rs ON rs.issue_id = i.id AND rs.reader = $2
-         LEFT JOIN issue_inbox_archives ar ON ar.issue_id = i.id AND ar.reader = $2
-         WHERE i.company_id = $1 AND i.hidden_at IS NULL
-           AND {UNREAD} > 0
-           AND (ar.archived_at IS NULL OR EXISTS (
-                SELECT 1 FROM issue_comments c WHERE c.issue_id = i.id AND c.created_at > ar.archived_at
-                  AND (c.author_user_id IS NULL OR c.author_user_id <> $4)))"
-    ))
+    qs("SELECT count(*) FROM issue_comment_marks m
+        JOIN issues i ON i.id = m.issue_id AND i.hidden_at IS NULL
+        LEFT JOIN issue_read_states rs ON rs.issue_id = m.issue_id AND rs.reader = $2
+        LEFT JOIN issue_inbox_archives ar ON ar.issue_id = m.issue_id AND ar.reader = $2
+        WHERE m.company_id = $1
+          AND CASE WHEN m.last_author = $2 THEN m.other_at ELSE m.last_at END
+              > greatest(rs.last_read_at, ar.archived_at, '-infinity')")
     .bind(company_id)
     .bind(&reader)
-    .bind(None::<Uuid>)
-    .bind(user_id)
     .fetch_one(conn)
     .await
     .map_err(StoreError::sql("cannot count unread issues"))

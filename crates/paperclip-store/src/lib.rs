@@ -34,6 +34,24 @@ pub mod work_products;
 /// Start of the current UTC calendar month, the budget window.
 pub const MONTH_START: &str = "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
 
+/// Rows of `cost_monthly_totals` (aliased `t`) in the budget window: the current UTC month, and
+/// any later one an event was dated in (as `occurred_at >= MONTH_START` counts them).
+pub(crate) const IN_BUDGET_WINDOW: &str = "t.month >= paperclip_cost_month(now())";
+
+/// Month-to-date spend of the agent row `a`, from the totals the cost events keep.
+pub(crate) const AGENT_SPEND: &str = "COALESCE((SELECT sum(t.cost_cents) FROM cost_monthly_totals t
+     WHERE t.company_id = a.company_id AND t.agent_id = a.id AND t.month >= paperclip_cost_month(now())), 0)::bigint";
+
+/// Month-to-date spend of each agent of the company `$1` (`agent_id`, `cents`), to join.
+pub(crate) const COMPANY_AGENT_SPEND: &str =
+    "(SELECT t.agent_id, sum(t.cost_cents) AS cents FROM cost_monthly_totals t
+     WHERE t.company_id = $1 AND t.month >= paperclip_cost_month(now()) GROUP BY t.agent_id)";
+
+/// Month-to-date spend of the company row `c`, from the totals the cost events keep.
+pub(crate) const COMPANY_SPEND: &str =
+    "COALESCE((SELECT sum(t.cost_cents) FROM cost_monthly_totals t
+     WHERE t.company_id = c.id AND t.month >= paperclip_cost_month(now())), 0)::bigint";
+
 pub use error::StoreError;
 pub use paperclip_domain::{Actor, ActorKind, BoardAccess, CompanyGrant, MembershipRole};
 pub use paperclip_postgres::{Db, Session};

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_attachments_work_products_inbox"),
     migration!(14, "0014_agent_tombstones"),
     migration!(15, "0015_board_users"),
+    migration!(16, "0016_company_scale"),
 ];
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database

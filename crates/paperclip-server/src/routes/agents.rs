@@ -20,7 +20,7 @@ use paperclip_store::runs::{Run, Wakeup};
 use crate::auth::{require_board, Auth};
 use crate::doc::{Created, WithStatus};
 
-use crate::extract::{path_id, JsonBody, Problems};
+use crate::extract::{path_id, JsonBody, Problems, QueryMap};
 use crate::{ApiError, AppState};
 
 /// The rules a CreateAgent body must pass before it reaches the store.
@@ -219,10 +219,18 @@ pub async fn list(
     State(s): State<AppState>,
     Auth(actor): Auth,
     Path(cid): Path<String>,
-) -> Result<Json<Vec<Agent>>, ApiError> {
+    q: QueryMap<AgentListQuery>,
+) -> Result<Json<AgentList<Agent, store::agents::AgentSummary>>, ApiError> {
+    let summary = q.choice("view", &["summary"])?.is_some();
+    let limit = q.opt_int("limit", 1, 1000)?;
+    let offset = q.int("offset", 0, 0, i64::from(i32::MAX))?;
     let mut conn = s.db.session().await?;
     let c = super::company(&mut conn, &actor, &cid).await?;
-    let v = store::agents::list(&mut conn, c.id).await?;
+    let v = if summary {
+        AgentList::Summary(store::agents::summaries(&mut conn, c.id, limit, offset).await?)
+    } else {
+        AgentList::Full(store::agents::list(&mut conn, c.id, limit, offset).await?)
+    };
     conn.close().await?;
     Ok(Json(v))
 }

@@ -33,7 +33,8 @@ pub async fn list(
     Auth(actor): Auth,
     Path(cid): Path<String>,
     q: QueryMap<IssueListQuery>,
-) -> Result<Json<IssueList>, ApiError> {
+) -> Result<Json<IssueListAnswer<IssueList, store::issues::CompactIssue>>, ApiError> {
+    let compact = q.choice("view", &["compact"])?.is_some();
     let statuses = q.csv("status", STATUSES)?;
     // `assigneeAgentId=me` is an agent's own inbox.
     let assignee = match q.text("assigneeAgentId") {
@@ -51,17 +52,21 @@ pub async fn list(
         limit: q.int("limit", 200, 1, 1000)?,
         offset: q.int("offset", 0, 0, i64::from(i32::MAX))?,
     };
+    // Upstream answers an unknown company's issue list with an empty list.
+    let company_id = Uuid::parse_str(&cid).ok().filter(|id| actor.can_see(*id));
     let mut conn = s.db.session().await?;
-    let Ok(company_id) = Uuid::parse_str(&cid) else {
-        // Upstream answers an unknown company's issue list with an empty list.
-        return Ok(Json(views::issue_list(Vec::new())));
+    let answer = match (company_id, compact) {
+        (None, false) => IssueListAnswer::Full(views::issue_list(Vec::new())),
+        (None, true) => IssueListAnswer::Compact(Vec::new()),
+        (Some(id), false) => IssueListAnswer::Full(views::issue_list(
+            store::issues::list(&mut conn, id, &filter).await?,
+        )),
+        (Some(id), true) => {
+            IssueListAnswer::Compact(store::issues::list_compact(&mut conn, id, &filter).await?)
+        }
     };
-    if !actor.can_see(company_id) {
-        return Ok(Json(views::issue_list(Vec::new())));
-    }
-    let rows = store::issues::list(&mut conn, company_id, &filter).await?;
     conn.close().await?;
-    Ok(Json(views::issue_list(rows)))
+    Ok(Json(answer))
 }
 
 /// The issue's answer with its blockers and what it blocks filled in.
@@ -132,16 +137,22 @@ pub async fn create(
         },
     )
     .await?;
-    if let Some(ids) = &b.blocked_by_issue_ids {
-        store::orchestration::set_blocked_by(&mut tx, &actor, &issue, ids).await?;
-    }
-    if let Some(ids) = &b.label_ids {
-        store::labels::set_for_issue(&mut tx, &actor, &issue, ids).await?;
-    }
-    let issue = store::issues::get(&mut tx, issue.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Issue"))?;
-    let view = with_relations(&mut tx, issue).await?;
+    // A new issue blocks nothing and has no labels or blockers but those the request set: only
+    // then is it read again (creates are the hot write; each round trip holds the issue counter).
+    let view = if b.blocked_by_issue_ids.is_some() || b.label_ids.is_some() {
+        if let Some(ids) = &b.blocked_by_issue_ids {
+            store::orchestration::set_blocked_by(&mut tx, &actor, &issue, ids).await?;
+        }
+        if let Some(ids) = &b.label_ids {
+            store::labels::set_for_issue(&mut tx, &actor, &issue, ids).await?;
+        }
+        let issue = store::issues::get(&mut tx, issue.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Issue"))?;
+        with_relations(&mut tx, issue).await?
+    } else {
+        views::issue(issue)
+    };
     tx.commit().await?;
     Ok(Created(view))
 }

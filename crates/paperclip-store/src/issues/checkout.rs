@@ -66,21 +66,22 @@ pub async fn checkout(
                 .map(|(id, ident, st)| json!({"id": id, "identifier": ident, "status": st})).collect::<Vec<_>>()}),
         ));
     }
-    let won: Option<Uuid> = qs(
-        "UPDATE issues SET assignee_agent_id = $2, assignee_user_id = NULL, status = 'in_progress',
+    // The winner reads its issue back from the UPDATE itself; a loser reads who holds it.
+    let won: Option<Issue> = qa(&format!(
+        "UPDATE issues AS i SET assignee_agent_id = $2, assignee_user_id = NULL, status = 'in_progress',
                 started_at = COALESCE(started_at, now()), checkout_run_id = $3, execution_run_id = $3,
                 execution_locked_at = now(),
                 status_version = status_version + CASE WHEN status <> 'in_progress' THEN 1 ELSE 0 END
-         WHERE id = $1
-           AND (status = ANY($4) OR (status = 'in_progress' AND assignee_agent_id = $2))
-           AND (assignee_agent_id IS NULL OR assignee_agent_id = $2)
+         WHERE i.id = $1
+           AND (i.status = ANY($4) OR (i.status = 'in_progress' AND i.assignee_agent_id = $2))
+           AND (i.assignee_agent_id IS NULL OR i.assignee_agent_id = $2)
            -- One run owns a checkout: another live run of the agent is refused; a run that has
            -- ended (or a checkout made outside any run) hands over.
-           AND (checkout_run_id IS NULL OR checkout_run_id IS NOT DISTINCT FROM $3
+           AND (i.checkout_run_id IS NULL OR i.checkout_run_id IS NOT DISTINCT FROM $3
                 OR NOT EXISTS (SELECT 1 FROM heartbeat_runs r
-                               WHERE r.id = issues.checkout_run_id AND r.status IN ('queued', 'running')))
-         RETURNING id",
-    )
+                               WHERE r.id = i.checkout_run_id AND r.status IN ('queued', 'running')))
+         RETURNING {COLUMNS}"
+    ))
     .bind(issue.id)
     .bind(agent_id)
     .bind(actor.run_id)
@@ -88,10 +89,9 @@ pub async fn checkout(
     .fetch_optional(&mut *conn)
     .await
     .map_err(StoreError::sql("cannot check out the issue"))?;
-    let current = get(conn, issue.id).await?.expect("exists");
-    if won.is_none() {
-        return Err(conflict(&current));
-    }
+    let Some(current) = won else {
+        return Err(conflict(&get(conn, issue.id).await?.expect("exists")));
+    };
     activity::record(conn, actor, Entry {
         company_id: issue.company_id,
         action: "issue.checked_out",

@@ -1,5 +1,7 @@
 //! The company's issue list: its filters and the one query shape per filter combination.
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -27,8 +29,63 @@ pub struct Filter {
 /// an index that returns rows already in list order, so `LIMIT` stops early.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Result<Vec<Issue>> {
+    list_of(conn, company_id, f, COLUMNS).await
+}
+
+/// An issue as `GET /companies/:id/issues?view=compact` lists it: what a list row or a kanban
+/// card shows (no description, labels by id), about a fifth of the full item.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactIssue {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub identifier: String,
+    pub issue_number: i32,
+    pub title: String,
+    pub status: String,
+    pub priority: String,
+    pub assignee_agent_id: Option<Uuid>,
+    pub assignee_user_id: Option<String>,
+    pub project_id: Option<Uuid>,
+    pub goal_id: Option<Uuid>,
+    pub parent_id: Option<Uuid>,
+    pub label_ids: Vec<Uuid>,
+    pub checkout_run_id: Option<Uuid>,
+    pub execution_run_id: Option<Uuid>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COMPACT_COLUMNS: &str = "i.id, i.company_id, i.identifier, i.issue_number, i.title, i.status,
+    i.priority, i.assignee_agent_id, i.assignee_user_id, i.project_id, i.goal_id, i.parent_id,
+    ARRAY(SELECT il.label_id FROM issue_labels il JOIN labels lb ON lb.id = il.label_id WHERE il.issue_id = i.id
+          ORDER BY lower(lb.name)) AS label_ids,
+    i.checkout_run_id, i.execution_run_id, i.started_at, i.completed_at, i.cancelled_at, i.created_at, i.updated_at";
+
+/// [`list`] in the compact shape.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn list_compact(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    f: &Filter,
+) -> Result<Vec<CompactIssue>> {
+    list_of(conn, company_id, f, COMPACT_COLUMNS).await
+}
+
+async fn list_of<T>(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    f: &Filter,
+    columns: &str,
+) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
     let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM issues i WHERE i.company_id = "
+        "SELECT {columns} FROM issues i WHERE i.company_id = "
     ));
     qb.push_bind(company_id).push(" AND i.hidden_at IS NULL");
     // One status is an equality, so the (company, status, list order) index returns rows in
@@ -74,7 +131,7 @@ pub async fn list(conn: &mut PgConnection, company_id: Uuid, f: &Filter) -> Resu
         .push_bind(f.limit)
         .push(" OFFSET ")
         .push_bind(f.offset);
-    qb.build_query_as::<Issue>()
+    qb.build_query_as::<T>()
         .persistent(paperclip_postgres::pool::named_statements())
         .fetch_all(conn)
         .await

@@ -4,7 +4,7 @@ mod checkout;
 mod list;
 
 pub use checkout::*;
-pub use list::{list, Filter};
+pub use list::{list, list_compact, CompactIssue, Filter};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -270,24 +270,23 @@ pub async fn create(
     if let Some(g) = n.goal_id {
         check_ref(conn, "goals", "goalId", company_id, g).await?;
     }
-    let (number, prefix): (i32, String) =
-        qa("UPDATE companies SET issue_counter = issue_counter + 1 WHERE id = $1 RETURNING issue_counter, issue_prefix")
-            .bind(company_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(StoreError::sql("cannot allocate an issue number"))?;
-    let identifier = format!("{prefix}-{number}");
-    let id: Uuid = qs(
-        "INSERT INTO issues (company_id, project_id, goal_id, parent_id, title, description, status, priority,
+    // The number comes from the company's counter in the same statement as the insert, so the
+    // counter row stays locked (until commit) for as few round trips as possible: numbers are
+    // gapless, so no other create of the company can take one meanwhile.
+    let issue: Issue = qa(&format!(
+        "WITH n AS (UPDATE companies SET issue_counter = issue_counter + 1 WHERE id = $1
+                    RETURNING issue_counter, issue_prefix || '-' || issue_counter AS identifier)
+         INSERT INTO issues AS i (company_id, project_id, goal_id, parent_id, title, description, status, priority,
                              assignee_agent_id, assignee_user_id, created_by_agent_id, created_by_user_id,
                              issue_number, identifier, origin_kind, origin_id, origin_run_id, billing_code,
                              started_at, completed_at, cancelled_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 CASE WHEN $7 = 'in_progress' THEN now() END,
-                 CASE WHEN $7 = 'done' THEN now() END,
-                 CASE WHEN $7 = 'cancelled' THEN now() END)
-         RETURNING id",
-    )
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, n.issue_counter, n.identifier, $13, $14, $15, $16,
+                CASE WHEN $7 = 'in_progress' THEN now() END,
+                CASE WHEN $7 = 'done' THEN now() END,
+                CASE WHEN $7 = 'cancelled' THEN now() END
+         FROM n
+         RETURNING {COLUMNS}"
+    ))
     .bind(company_id)
     .bind(n.project_id)
     .bind(n.goal_id)
@@ -300,8 +299,6 @@ pub async fn create(
     .bind(&n.assignee_user_id)
     .bind(actor.agent_id())
     .bind(actor.user_id())
-    .bind(number)
-    .bind(&identifier)
     .bind(&n.origin_kind)
     .bind(&n.origin_id)
     .bind(actor.run_id)
@@ -316,15 +313,15 @@ pub async fn create(
             company_id,
             action: "issue.created",
             entity_type: "issue",
-            entity_id: id.to_string(),
-            details: json!({"identifier": identifier, "title": n.title, "status": n.status}),
+            entity_id: issue.id.to_string(),
+            details: json!({"identifier": issue.identifier, "title": n.title, "status": n.status}),
         },
     )
     .await?;
     if let Some(agent) = n.assignee_agent_id {
-        crate::runs::wake_assignee(conn, actor, agent, id, "issue_assigned").await?;
+        crate::runs::wake_assignee(conn, actor, agent, issue.id, "issue_assigned").await?;
     }
-    Ok(get(conn, id).await?.expect("just inserted"))
+    Ok(issue)
 }
 
 /// Patchable fields; `Some(None)` clears a nullable field.

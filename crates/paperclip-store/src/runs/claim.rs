@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::activity::{self, Entry};
-use crate::{Actor, MONTH_START};
+use crate::Actor;
 use paperclip_postgres::pool::{q, qs};
 
 /// A run this replica now owns, with what executing it needs.
@@ -52,13 +52,11 @@ pub async fn claim(
         let Some(agent) = crate::agents::get(conn, agent_id).await? else {
             continue;
         };
-        let (company_status, running, spent): (String, i64, i64) = qa(&format!(
-            "SELECT c.status,
-                    (SELECT count(*) FROM heartbeat_runs WHERE agent_id = $2 AND status = 'running'),
-                    (SELECT COALESCE(sum(cost_cents), 0)::bigint FROM cost_events
-                      WHERE agent_id = $2 AND occurred_at >= {MONTH_START})
-             FROM companies c WHERE c.id = $1"
-        ))
+        // The agent was read under its lock, so its month-to-date spend is current.
+        let spent = agent.spent_monthly_cents;
+        let (company_status, running): (String, i64) = qa("SELECT c.status,
+                    (SELECT count(*) FROM heartbeat_runs WHERE agent_id = $2 AND status = 'running')
+             FROM companies c WHERE c.id = $1")
         .bind(agent.company_id)
         .bind(agent_id)
         .fetch_one(&mut *conn)

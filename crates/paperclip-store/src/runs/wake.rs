@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::activity::{self, Entry};
 use crate::agents::Agent;
-use crate::{Actor, MONTH_START};
+use crate::{Actor, IN_BUDGET_WINDOW};
 use paperclip_postgres::pool::{q, qs};
 
 /// A wakeup request as upstream serializes it.
@@ -143,8 +143,8 @@ pub async fn enqueue(
     .map_err(StoreError::sql("cannot read the agent"))?;
     let spent: i64 = if budget > 0 {
         qs(&format!(
-            "SELECT COALESCE(sum(cost_cents), 0)::bigint FROM cost_events
-             WHERE company_id = $1 AND agent_id = $2 AND occurred_at >= {MONTH_START}"
+            "SELECT COALESCE(sum(t.cost_cents), 0)::bigint FROM cost_monthly_totals t
+             WHERE t.company_id = $1 AND t.agent_id = $2 AND {IN_BUDGET_WINDOW}"
         ))
         .bind(agent.company_id)
         .bind(agent.id)
