@@ -212,6 +212,7 @@ impl App {
                 backup: Arc::new(cfg.backup),
                 plugins,
                 tasks: Supervisor::new(),
+                reads: Arc::default(),
             },
         }
     }

@@ -19,6 +19,7 @@ mod guard;
 mod health;
 pub mod listener;
 pub mod live;
+mod read_cache;
 pub mod session;
 mod upload;
 pub use paperclip_plugin_host as plugin_host;
@@ -95,6 +96,8 @@ pub struct AppState {
     pub live: Arc<live::Hub>,
     /// Attachment storage.
     pub files: Arc<files::Files>,
+    /// Answers to repeated company reads, reused while the database snapshot is unchanged.
+    pub reads: Arc<read_cache::ReadCache>,
 }
 
 /// Largest request body accepted anywhere (1 MiB).
@@ -306,10 +309,17 @@ pub fn router(state: AppState) -> Router {
         // A WebSocket (101), outside the typed table: see docs/API.md "Live events".
         .route("/companies/{companyId}/events/ws", get(live::socket))
         .fallback(error::api_not_found)
-        .layer(axum::middleware::from_fn(etag::revalidate));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            etag::revalidate,
+        ));
     Router::new()
         .nest("/api", api)
-        .merge(board::router())
+        // Board pages are kept and reused like the API's company reads (see read_cache).
+        .merge(board::router().layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            etag::revalidate,
+        )))
         .fallback(error::not_found)
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             listener::BODY_TIMEOUT,

@@ -463,3 +463,89 @@ async fn upgrading_fills_the_totals_from_the_rows_already_there() {
     .unwrap();
     assert_eq!((author.as_str(), other), ("user:local-board", true));
 }
+
+#[tokio::test]
+async fn kept_answers_never_outlive_a_write_whoever_makes_it() {
+    let app = TestApp::spawn().await;
+    let c = app.company("Fresh Co").await;
+    let cid = id(&c).to_string();
+    let issue = app.issue(&c, json!({"title": "first"})).await;
+    let list = format!("/companies/{cid}/issues");
+    let titles = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for _ in 0..3 {
+        assert_eq!(titles(&app.get(&list).await.1), ["first"]);
+    }
+    // A write through the API is read back at once (read-your-writes)...
+    app.issue(&c, json!({"title": "second", "priority": "critical"}))
+        .await;
+    assert_eq!(titles(&app.get(&list).await.1), ["second", "first"]);
+    // ... and so is one that bypasses the API (no activity row, no live event).
+    exec(
+        &app,
+        &format!(
+            "UPDATE issues SET title = 'renamed in SQL' WHERE id = '{}'",
+            id(&issue)
+        ),
+    )
+    .await;
+    assert_eq!(
+        titles(&app.get(&list).await.1),
+        ["second", "renamed in SQL"]
+    );
+    let (_, d) = app.get(&format!("/companies/{cid}/dashboard")).await;
+    exec(
+        &app,
+        &format!(
+            "UPDATE issues SET status = 'done' WHERE id = '{}'",
+            id(&issue)
+        ),
+    )
+    .await;
+    let (_, d2) = app.get(&format!("/companies/{cid}/dashboard")).await;
+    assert_ne!(d["tasks"], d2["tasks"]);
+    assert_eq!(d2["tasks"]["done"], 1, "{d2}");
+    // Board pages are kept too, and just as fresh.
+    let page = format!("{}/c/{cid}/issues", app.base.trim_end_matches("/api"));
+    let html = || async {
+        app.client
+            .get(&page)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(html().await.contains("renamed in SQL"));
+    exec(
+        &app,
+        &format!(
+            "UPDATE issues SET title = 'renamed again' WHERE id = '{}'",
+            id(&issue)
+        ),
+    )
+    .await;
+    let now = html().await;
+    assert!(now.contains("renamed again") && !now.contains("renamed in SQL"));
+    // Another caller never gets this caller's answer: to an agent of another company the
+    // company is not there.
+    app.get(&format!("/companies/{cid}/agents")).await;
+    let other = app.company("Other Co").await;
+    let stranger = app.agent(&other, "Stranger").await;
+    let key = app.key(&stranger).await;
+    let (s, _) = app
+        .call(
+            Method::GET,
+            &format!("/companies/{cid}/agents"),
+            None,
+            Some(&key),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -56,5 +56,15 @@ pub use error::StoreError;
 pub use paperclip_domain::{Actor, ActorKind, BoardAccess, CompanyGrant, MembershipRole};
 pub use paperclip_postgres::{Db, Session};
 
+/// The database's current snapshot as text (`xmin:xmax:xip,…`). Two equal snapshots see the
+/// same committed transactions, so the same data: the server reuses an answer while it holds.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn current_snapshot(conn: &mut sqlx::PgConnection) -> Result<String> {
+    paperclip_postgres::pool::qs("SELECT pg_current_snapshot()::text")
+        .fetch_one(conn)
+        .await
+        .map_err(StoreError::sql("cannot read the snapshot"))
+}
+
 /// `Result` with this crate's error.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
