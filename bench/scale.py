@@ -21,6 +21,10 @@ and background rounds'): no plan node may touch more than --max-rows rows (rows 
 rows its filters removed, times its loops). A missing index shows as a failure (exit 1) naming
 the statement and the node, not as a slow page later.
 
+With --uncached every request carries a query parameter of its own, so the server computes
+each answer instead of reusing one kept at an unchanged database snapshot: the cost of a read
+when the data changes under it every time.
+
 Then the issue list at 16 connections with wrk (Debian's `wrk`), full and compact, the writer's
 own latencies, and with --soak N the dashboard's p99 per 30 s window over N seconds of writes
 (does it drift as autovacuum works?). Needs psql (the embedded cluster's credentials are read
@@ -50,15 +54,17 @@ def pct(lat, q):
     return lat[min(len(lat) - 1, int(len(lat) * q))] * 1000 if lat else float("nan")
 
 
-def reader(port, path, seconds, out):
-    """Requests back to back on one connection until the deadline; puts the latencies."""
+def reader(port, path, seconds, out, uncached=False):
+    """Requests back to back on one connection until the deadline; puts the latencies. With
+    `uncached`, each request carries a query parameter of its own, so no kept answer serves it."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     lat = []; size = 0; end = time.perf_counter() + seconds
+    sep = "&" if "?" in path else "?"
     while True:
         s = time.perf_counter()
         if s >= end:
             break
-        conn.request("GET", path)
+        conn.request("GET", f"{path}{sep}_={len(lat)}-{os.getpid()}" if uncached else path)
         r = conn.getresponse(); body = r.read()
         lat.append(time.perf_counter() - s)
         if r.status != 200:
@@ -93,9 +99,12 @@ def writer(port, cid, agents, stop, out, rate):
     out.put((creates, checkouts, errors))
 
 
+UNCACHED = False
+
+
 def measure(port, path, clients, seconds):
     q = mp.Queue()
-    ps = [mp.Process(target=reader, args=(port, path, seconds, q)) for _ in range(clients)]
+    ps = [mp.Process(target=reader, args=(port, path, seconds, q, UNCACHED)) for _ in range(clients)]
     for p in ps:
         p.start()
     res = [q.get() for _ in ps]
@@ -244,7 +253,8 @@ def explain(args, env, port, home, reads, proc):
             call(port, "GET", path)  # warm: prepared statements, caches
             time.sleep(0.2)
             mark = os.path.getsize(log)
-            st, _ = call(port, "GET", path)
+            # A query parameter of its own: the server computes the answer (none kept serves it).
+            st, _ = call(port, "GET", f"{path}{'&' if '?' in path else '?'}_=explain")
             assert st == 200, (name, st)
             time.sleep(0.3)  # the log is written by the backend; let it land
             found = plans(log, mark)
@@ -269,7 +279,11 @@ def main():
     ap.add_argument("--only", help="comma-separated read names to measure (default: all)")
     ap.add_argument("--explain", action="store_true", help="check every read's plans instead of timing them")
     ap.add_argument("--max-rows", type=int, default=5000, help="with --explain: most rows one plan node may touch")
+    ap.add_argument("--uncached", action="store_true",
+                    help="every read computed (a query parameter of its own defeats the kept answers)")
     args = ap.parse_args()
+    global UNCACHED
+    UNCACHED = args.uncached
     home = tempfile.mkdtemp(prefix="paperclip-scalebench-")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}

@@ -31,8 +31,9 @@ use bytes::Bytes;
 /// How long an answer may be reused, at most, even if nothing was written.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// Bytes of answers kept at most (the least recently stored go first).
-const MAX_BYTES: usize = 32 << 20;
+/// Bytes of answers kept at most (the least recently stored go first). Answers older than
+/// [`MAX_AGE`] are dropped whenever one is stored, so this bounds a burst of distinct reads.
+const MAX_BYTES: usize = 16 << 20;
 
 /// Answers kept at most.
 const MAX_ENTRIES: usize = 512;
