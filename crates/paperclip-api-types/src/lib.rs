@@ -21,6 +21,7 @@ pub mod instance;
 pub mod issues;
 pub mod plugins;
 pub mod projects;
+pub mod routines;
 pub mod rpc;
 pub mod runs;
 pub mod secrets;

@@ -108,7 +108,7 @@ async fn a_backup_is_taken_before_pending_migrations_are_applied() {
         .await
         .unwrap();
     sqlx::raw_sql(
-        "DROP TABLE secrets_key_check, company_secret_versions, company_secrets;
+        "DROP TABLE secrets_key_check, company_secret_versions, company_secrets CASCADE;
          ALTER TABLE projects DROP COLUMN env;
          DELETE FROM paperclip_migrations WHERE name = '0003_secrets';",
     )

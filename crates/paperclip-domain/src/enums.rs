@@ -257,3 +257,84 @@ mod tests {
         );
     }
 }
+
+text_enum!(
+    /// Whether a routine fires.
+    RoutineStatus {
+        Active = "active",
+        Paused = "paused",
+        Archived = "archived",
+    }
+);
+
+text_enum!(
+    /// What a firing does while an issue an earlier firing created is still open.
+    ConcurrencyPolicy {
+        /// Links the firing to the open issue instead of creating another.
+        CoalesceIfActive = "coalesce_if_active",
+        /// Creates an issue every time.
+        AlwaysEnqueue = "always_enqueue",
+        /// Records the firing as skipped.
+        SkipIfActive = "skip_if_active",
+    }
+);
+
+text_enum!(
+    /// What a schedule does with the firings it missed while no server ran.
+    CatchUpPolicy {
+        /// Fires once, for the latest missed time.
+        SkipMissed = "skip_missed",
+        /// Fires for each missed time, the latest ones up to a cap.
+        EnqueueMissedWithCap = "enqueue_missed_with_cap",
+    }
+);
+
+text_enum!(
+    /// How a routine trigger fires.
+    TriggerKind {
+        /// A cron expression in a time zone.
+        Schedule = "schedule",
+        /// A public URL an outside system calls.
+        Webhook = "webhook",
+        /// `POST /api/routines/{id}/run` naming the trigger.
+        Api = "api",
+    }
+);
+
+text_enum!(
+    /// How a webhook call proves it knows the trigger's secret.
+    SigningMode {
+        /// `Authorization: Bearer <secret>`.
+        Bearer = "bearer",
+        /// `X-Paperclip-Signature: sha256=<HMAC of "<timestamp>.<body>">` with `X-Paperclip-Timestamp`.
+        HmacSha256 = "hmac_sha256",
+        /// GitHub's `X-Hub-Signature-256: sha256=<HMAC of the body>` with `X-GitHub-Delivery`.
+        GithubHmac = "github_hmac",
+        /// Nothing but the unguessable URL.
+        None = "none",
+    }
+);
+
+text_enum!(
+    /// What started a routine run.
+    RoutineRunSource {
+        Schedule = "schedule",
+        Webhook = "webhook",
+        Api = "api",
+        Manual = "manual",
+    }
+);
+
+text_enum!(
+    /// What a routine run came to.
+    RoutineRunStatus {
+        /// It created an issue.
+        IssueCreated = "issue_created",
+        /// An open issue of the routine took it (`coalesce_if_active`).
+        Coalesced = "coalesced",
+        /// An open issue of the routine made it skip (`skip_if_active`).
+        Skipped = "skipped",
+        /// It could not create the issue (`failureReason` says why).
+        Failed = "failed",
+    }
+);

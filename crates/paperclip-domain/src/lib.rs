@@ -10,14 +10,16 @@ mod actor;
 mod enums;
 mod error;
 pub mod heartbeat;
+pub mod routines;
 pub mod rules;
 pub mod work;
 
 pub use actor::{Actor, ActorKind, BoardAccess, CompanyGrant};
 pub use enums::{
-    AgentRole, AgentStatus, ApprovalStatus, ApprovalType, CompanyStatus, DeploymentExposure,
-    DeploymentMode, GoalLevel, GoalStatus, IssuePriority, IssueStatus, MembershipRole,
-    ProjectStatus, RunStatus, UnknownValue, WakeupSource, WakeupTrigger,
+    AgentRole, AgentStatus, ApprovalStatus, ApprovalType, CatchUpPolicy, CompanyStatus,
+    ConcurrencyPolicy, DeploymentExposure, DeploymentMode, GoalLevel, GoalStatus, IssuePriority,
+    IssueStatus, MembershipRole, ProjectStatus, RoutineRunSource, RoutineRunStatus, RoutineStatus,
+    RunStatus, SigningMode, TriggerKind, UnknownValue, WakeupSource, WakeupTrigger,
 };
 pub use error::DomainError;
 

@@ -16,6 +16,7 @@ pub mod cipher;
 pub mod env;
 mod error;
 mod key;
+pub mod webhook;
 
 pub use error::SecretsError;
 pub use key::{KeySource, MasterKey};

@@ -6,9 +6,23 @@ use paperclip_backup as backup;
 
 use crate::AppState;
 
-/// Registers this server's periodic tasks: the issue tally fold, and scheduled backups when
-/// enabled.
+/// Registers this server's periodic tasks: routine schedules, the issue tally fold, and
+/// scheduled backups when enabled.
 pub fn start(state: &AppState) {
+    // Every replica runs the round: each claims due schedules with SKIP LOCKED, and a firing's
+    // (trigger, time) record makes it happen once however many rounds see it due.
+    let db = state.db.clone();
+    state
+        .tasks
+        .every("routineSchedules", Duration::from_secs(1), move || {
+            let db = db.clone();
+            Box::pin(async move {
+                paperclip_store::routines::schedule_round(&db, chrono::Utc::now())
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+        });
     // Issue writes append status deltas; folding them keeps the dashboard's sum a few rows long.
     // Every replica may fold: folds are safe beside each other (see `fold_issue_tally`).
     let db = state.db.clone();

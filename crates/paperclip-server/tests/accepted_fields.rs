@@ -15,6 +15,11 @@ use serde_json::{json, Map, Value};
 const ALIASES: &[(&str, &str, &str)] = &[
     ("POST /api/agents/{agentId}/pause", "reason", "pauseReason"),
     ("PATCH /api/issues/{issueId}", "comment", "body"),
+    (
+        "POST /api/routines/{routineId}/run",
+        "payload",
+        "triggerPayload",
+    ),
 ];
 
 /// `(operation, field, read-back path, why)`: the value is not in the answer but in what the
@@ -82,6 +87,13 @@ const CONSUMED: &[(&str, &str, &str, &str)] = &[
         "encrypted as a new version; never answered",
     ),
 ];
+
+/// Fields a body needs besides its required ones to be valid at all (each walked field replaces
+/// its own): a schedule trigger needs its expression.
+const BASES: &[(&str, &str)] = &[(
+    "POST /api/routines/{routineId}/triggers",
+    r#"{"kind": "schedule", "cronExpression": "0 9 * * *"}"#,
+)];
 
 /// Query parameters an operation needs besides its body.
 const QUERIES: &[(&str, &str)] = &[(
@@ -286,6 +298,10 @@ async fn every_field_of_every_write_is_stored_or_refused_by_name() {
                 let mut body = Map::new();
                 for r in &required {
                     body.insert((*r).into(), valid(&doc, &w, r, &props[*r]));
+                }
+                if let Some((_, base)) = BASES.iter().find(|(o, _)| *o == name) {
+                    let base: Map<String, Value> = serde_json::from_str(base).unwrap();
+                    body.extend(base);
                 }
                 let value = valid(&doc, &w, field, fschema);
                 body.insert(field.clone(), value.clone());

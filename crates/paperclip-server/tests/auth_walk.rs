@@ -133,11 +133,15 @@ async fn every_operation_refuses_outsiders_and_changes_nothing() {
         }
         // Upstream answers the issue list of a company that does not exist with an empty list;
         // one the caller cannot see gets the same answer, so it tells nothing either.
+        // A routine's webhook is authenticated by its signature, not by who calls: anyone
+        // without it gets 401.
         let refused = |s: StatusCode, b: &Value| {
             matches!(s.as_u16(), 400 | 403 | 404 | 415 | 422)
                 || (path == "/companies/{companyId}/issues"
                     && s == StatusCode::OK
                     && *b == json!([]))
+                || (path == "/routine-triggers/public/{publicId}/fire"
+                    && s == StatusCode::UNAUTHORIZED)
         };
         // A member of another company (operator of B), by cookie with its CSRF token.
         let (s, b) = srv

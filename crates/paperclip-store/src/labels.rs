@@ -110,16 +110,14 @@ pub async fn delete(conn: &mut PgConnection, actor: &Actor, l: &Label) -> Result
     .await
 }
 
-/// Replaces an issue's labels (each must be a label of the issue's company).
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn set_for_issue(
+/// Refuses `labelIds` naming anything but labels of `company_id`.
+pub(crate) async fn check_ids(
     conn: &mut PgConnection,
-    actor: &Actor,
-    issue: &Issue,
+    company_id: Uuid,
     label_ids: &[Uuid],
 ) -> Result<()> {
     let known: i64 = qs("SELECT count(*) FROM labels WHERE company_id = $1 AND id = ANY($2)")
-        .bind(issue.company_id)
+        .bind(company_id)
         .bind(label_ids)
         .fetch_one(&mut *conn)
         .await
@@ -131,9 +129,21 @@ pub async fn set_for_issue(
     if known != distinct as i64 {
         return Err(StoreError::invalid(
             "labelIds",
-            "labelIds must be labels of the issue's company",
+            "labelIds must be labels of the company",
         ));
     }
+    Ok(())
+}
+
+/// Replaces an issue's labels (each must be a label of the issue's company).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn set_for_issue(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    issue: &Issue,
+    label_ids: &[Uuid],
+) -> Result<()> {
+    check_ids(conn, issue.company_id, label_ids).await?;
     q("DELETE FROM issue_labels WHERE issue_id = $1")
         .bind(issue.id)
         .execute(&mut *conn)

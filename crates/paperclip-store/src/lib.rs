@@ -26,6 +26,7 @@ pub mod migrate;
 pub mod orchestration;
 pub mod plugins;
 pub mod projects;
+pub mod routines;
 pub mod runs;
 pub mod secrets;
 pub mod users;

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_agent_tombstones"),
     migration!(15, "0015_board_users"),
     migration!(16, "0016_company_scale"),
+    migration!(17, "0017_routines"),
 ];
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database

@@ -16,6 +16,7 @@ pub mod issues;
 pub mod labels;
 pub mod plugins;
 pub mod projects;
+pub mod routines;
 pub mod runs;
 pub mod runtime;
 pub mod secrets;

@@ -25,6 +25,10 @@ pub struct World {
     pub work_product: String,
     pub attachment: String,
     pub asset: String,
+    pub routine: String,
+    pub trigger: String,
+    pub public_id: String,
+    pub api_trigger: String,
 }
 
 pub async fn world(app: &TestApp) -> World {
@@ -93,6 +97,22 @@ pub async fn world(app: &TestApp) -> World {
         )
         .await;
     let attachment = app.attach_text(&c, &issue, "x").await;
+    let (_, routine) = app
+        .post(
+            &format!("/companies/{cid}/routines"),
+            json!({"title": "R", "concurrencyPolicy": "always_enqueue"}),
+        )
+        .await;
+    let rid = id(&routine).to_string();
+    let (_, webhook) = app
+        .post(
+            &format!("/routines/{rid}/triggers"),
+            json!({"kind": "webhook", "signingMode": "bearer"}),
+        )
+        .await;
+    let (_, api_trigger) = app
+        .post(&format!("/routines/{rid}/triggers"), json!({"kind": "api"}))
+        .await;
     let s = |v: &Value, k: &str| {
         v[k].as_str()
             .unwrap_or_else(|| panic!("{k}: {v}"))
@@ -115,6 +135,10 @@ pub async fn world(app: &TestApp) -> World {
         key_id: s(&key, "id"),
         work_product: s(&wp, "id"),
         attachment: s(&attachment, "id"),
+        routine: rid,
+        trigger: s(&webhook, "id"),
+        public_id: s(&webhook, "publicId"),
+        api_trigger: s(&api_trigger, "id"),
         asset: s(&attachment, "assetId"),
     }
 }
@@ -136,6 +160,9 @@ impl World {
             "workProductId" => self.work_product.clone(),
             "attachmentId" => self.attachment.clone(),
             "assetId" => self.asset.clone(),
+            "routineId" => self.routine.clone(),
+            "triggerId" => self.trigger.clone(),
+            "publicId" => self.public_id.clone(),
             "type" => "process".into(),
             "key" => "plan".into(),
             "skillName" => "paperclip".into(),
@@ -163,6 +190,8 @@ impl World {
             "issueCommentId" | "commentId" => self.comment.clone(),
             "baseRevisionId" => self.revision.clone(),
             "heartbeatRunId" | "createdByRunId" | "runId" => self.run.clone(),
+            "triggerId" => self.api_trigger.clone(),
+            "parentIssueId" => self.other_issue.clone(),
             _ => return None,
         })
     }

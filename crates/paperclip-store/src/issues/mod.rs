@@ -221,7 +221,11 @@ pub async fn check_ref(
     Ok(())
 }
 
-async fn check_assignee(conn: &mut PgConnection, company_id: Uuid, agent_id: Uuid) -> Result<()> {
+pub(crate) async fn check_assignee(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    agent_id: Uuid,
+) -> Result<()> {
     check_ref(conn, "agents", "assigneeAgentId", company_id, agent_id).await?;
     let status: String = qs("SELECT status FROM agents WHERE id = $1")
         .bind(agent_id)

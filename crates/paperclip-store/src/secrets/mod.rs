@@ -367,6 +367,29 @@ pub async fn check_env(
     Ok(Value::Object(checked.env))
 }
 
+/// The current value of an active secret of `company_id`, for the server to verify something
+/// with (a webhook's signature); never sent to a caller. `None` when it is gone.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn reveal(
+    conn: &mut PgConnection,
+    master: &MasterKey,
+    company_id: Uuid,
+    secret_id: Uuid,
+) -> Result<Option<Zeroizing<String>>> {
+    let material: Option<Value> = qs(
+        "SELECT v.material FROM company_secret_versions v JOIN company_secrets s ON s.id = v.secret_id
+         WHERE s.id = $1 AND s.company_id = $2 AND s.status = 'active' AND v.version = s.latest_version",
+    )
+    .bind(secret_id)
+    .bind(company_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::sql("cannot read the secret"))?;
+    material
+        .map(|m| Ok(cipher::decrypt(master, &cipher::from_json(&m)?)?))
+        .transpose()
+}
+
 /// Resolves an env map for a run: plain values as they are, references decrypted. Only a run
 /// calls this; its values never go back to an HTTP caller.
 #[tracing::instrument(level = "debug", skip_all)]
