@@ -82,3 +82,34 @@ pub struct OrgNode {
     pub status: String,
     pub reports: Vec<OrgNode>,
 }
+
+/// `POST /companies/{companyId}/exports/preview`: what an export holds, without its rows.
+/// (`C` is rows per table.)
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportPreview<C> {
+    pub format: String,
+    pub version: u32,
+    pub schema_version: i64,
+    /// The tables the bundle carries, in import order.
+    pub tables: Vec<String>,
+    /// Tables it leaves out, and why.
+    pub omitted: BTreeMap<String, String>,
+    pub counts: C,
+}
+
+/// Query of `POST /companies/import` and `/companies/import/preview` (the body is the bundle).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportQuery {
+    /// Import into this existing company; absent: into a new one (instance admins).
+    pub company_id: Option<Uuid>,
+    /// The new company's name (default: the bundle's).
+    #[schemars(length(min = 1, max = 200))]
+    pub name: Option<String>,
+    /// What to do with an object whose name the target already has (default `rename`).
+    #[schemars(extend("enum" = ["rename", "skip", "replace"]))]
+    pub collisions: Option<String>,
+    /// Choices per object, as the preview names them: `table:id=rename|skip|replace`, comma-separated.
+    pub decide: Option<String>,
+}

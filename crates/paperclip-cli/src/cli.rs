@@ -82,6 +82,9 @@ pub enum Command {
     /// API tokens: `token board create|list|revoke`.
     #[command(subcommand)]
     Token(crate::access::TokenCommand),
+    /// Companies as bundles: `company export <id> --out file`, `company import <file>`.
+    #[command(subcommand)]
+    Company(crate::company::CompanyCommand),
     /// Heartbeats: run one now and stream its log.
     #[command(subcommand)]
     Heartbeat(HeartbeatCommand),
@@ -204,6 +207,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Auth(cmd) => crate::access::auth(cmd).await,
         Command::AllowedHostname(cmd) => crate::access::hostname(cmd),
         Command::Token(cmd) => crate::access::token(cmd).await,
+        Command::Company(cmd) => crate::company::run(cmd).await,
         Command::Heartbeat(HeartbeatCommand::Run(args)) => crate::heartbeat::run(args).await,
         Command::Secrets(SecretsCommand::RotateMasterKey) => {
             crate::secrets::rotate_master_key().await

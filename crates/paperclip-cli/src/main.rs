@@ -4,6 +4,7 @@
 mod access;
 mod backups;
 mod cli;
+mod company;
 mod db;
 mod doctor;
 mod heartbeat;

@@ -126,6 +126,13 @@ impl<Q: JsonSchema> DescribeArg for crate::extract::QueryMap<Q> {
     }
 }
 
+/// A streamed body (a company bundle, NDJSON): any content.
+impl DescribeArg for crate::extract::RawBody {
+    fn describe(doc: &mut OpDoc, _gen: &mut SchemaGenerator) {
+        doc.body = Some(Schema::default());
+    }
+}
+
 /// A file upload: `multipart/form-data` with a `file` part, or the raw bytes.
 impl DescribeArg for crate::extract::Upload {
     fn describe(doc: &mut OpDoc, _gen: &mut SchemaGenerator) {

@@ -426,6 +426,17 @@ impl Problems {
     }
 }
 
+/// A request body left unread, to stream (a company bundle): any bytes.
+pub struct RawBody(pub axum::body::Body);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        Ok(RawBody(req.into_body()))
+    }
+}
+
 /// A file upload's request, unread: its headers, query and body stream (handled by
 /// [`crate::upload`], which streams it to storage).
 pub struct Upload {

@@ -31,3 +31,22 @@ impl Files {
         self.max_bytes.saturating_add(64 << 10)
     }
 }
+
+/// A company bundle's files go through the same storage as uploads.
+impl paperclip_store::portability::Blobs for Files {
+    async fn read(&self, key: &str) -> Result<Vec<u8>, String> {
+        use futures_util::TryStreamExt;
+        let d = self.storage.get(key).await.map_err(|e| e.to_string())?;
+        let chunks: Vec<bytes::Bytes> = d.body.try_collect().await.map_err(|e| e.to_string())?;
+        Ok(chunks.concat())
+    }
+
+    async fn write(&self, key: &str, bytes: Vec<u8>) -> Result<(), String> {
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]);
+        self.storage
+            .put(key, body, u64::MAX)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -38,11 +38,20 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
 /// The largest body a request may have: an attachment upload up to the attachment limit (it is
 /// streamed to storage, never held), anything else [`crate::MAX_BODY_BYTES`].
 fn body_limit(state: &AppState, req: &Request) -> u64 {
-    if req.method() == Method::POST && is_upload(req.uri().path()) {
+    if req.method() == Method::POST && (is_upload(req.uri().path()) || is_bundle(req.uri().path()))
+    {
         state.files.upload_body_limit()
     } else {
         crate::MAX_BODY_BYTES as u64
     }
+}
+
+/// `/api/companies/import` and its preview: a company bundle, streamed into the import.
+fn is_bundle(path: &str) -> bool {
+    matches!(
+        path.trim_end_matches('/'),
+        "/api/companies/import" | "/api/companies/import/preview"
+    )
 }
 
 /// `/api/companies/{companyId}/issues/{issueId}/attachments` and

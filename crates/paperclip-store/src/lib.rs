@@ -25,6 +25,7 @@ pub mod live;
 pub mod migrate;
 pub mod orchestration;
 pub mod plugins;
+pub mod portability;
 pub mod projects;
 pub mod routines;
 pub mod runs;

@@ -15,6 +15,7 @@ pub mod instance;
 pub mod issues;
 pub mod labels;
 pub mod plugins;
+pub mod portability;
 pub mod projects;
 pub mod routines;
 pub mod runs;

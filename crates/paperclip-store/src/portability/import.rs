@@ -1,0 +1,822 @@
+//! Importing a bundle into a new company or an existing one, in the caller's transaction.
+//!
+//! Every row gets a new id (ordered like the bundle, so the company lists as it did); every
+//! reference between the bundle's rows follows, whether it is a foreign key, a uuid column, an
+//! id inside a JSON value or array, or a routine named by an issue's origin. References to what
+//! the bundle leaves out (runs, users' sessions) are cleared. Issues are renumbered from the
+//! target's counter. Nothing queued or running comes along: the company boots cold.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{columns, Blobs, Column, Counts, Manifest, Record, FORMAT, TABLES, VERSION};
+use crate::activity::{self, Entry};
+use crate::{Actor, Result, StoreError};
+use paperclip_domain::routines::Schedule;
+use paperclip_postgres::pool::{q, qa, qs};
+
+/// Where a bundle's lines come from.
+pub trait Source: Send {
+    /// The next line, `None` at the end.
+    fn next_line(&mut self) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+}
+
+/// Where an import goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A new company, named as the bundle's unless a name is given.
+    NewCompany { name: Option<String> },
+    /// An existing company: objects that collide by name are decided per object.
+    Existing { company_id: Uuid },
+}
+
+/// What to do with a bundle object whose name an object of the target already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Collide {
+    /// Import it under a new name (`… (imported)`).
+    Rename,
+    /// Keep the target's object; what named the bundle's names the target's.
+    Skip,
+    /// Overwrite the target's object with the bundle's.
+    Replace,
+}
+
+impl std::str::FromStr for Collide {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "rename" => Ok(Self::Rename),
+            "skip" => Ok(Self::Skip),
+            "replace" => Ok(Self::Replace),
+            other => Err(format!("{other:?} is not rename, skip or replace")),
+        }
+    }
+}
+
+/// How an import decides collisions: a default, and choices per object (`table:id` of the
+/// bundle's object, as the preview lists them).
+#[derive(Debug, Clone)]
+pub struct Decisions {
+    pub default: Collide,
+    pub per_object: HashMap<String, Collide>,
+}
+
+/// A bundle object that collides with one of the target's.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Collision {
+    /// `table:id`, the key a decision names.
+    pub object: String,
+    pub table: String,
+    pub name: String,
+    pub existing_id: Uuid,
+    /// What the import will do with it.
+    pub action: Collide,
+}
+
+/// What an import did (or, previewed, would do).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported {
+    /// The company the bundle went into (`None` in a preview into a new company).
+    pub company_id: Option<Uuid>,
+    pub company_name: String,
+    /// Rows per table the bundle holds.
+    pub counts: Counts,
+    pub collisions: Vec<Collision>,
+    /// What the user has to do next (secrets to set, webhooks to re-arm).
+    pub notes: Vec<String>,
+    /// What the bundle left out, and why (from its manifest).
+    #[schemars(with = "Vec<Value>")]
+    pub omitted: Vec<super::Omission>,
+}
+
+/// The name column of each table whose objects can collide, and the unique key kept with it.
+const NATURAL: &[(&str, &str, Option<&str>)] = &[
+    ("company_secrets", "name", Some("key")),
+    ("labels", "name", None),
+    ("agents", "name", Some("url_key")),
+    ("goals", "title", None),
+    ("projects", "name", None),
+    ("routines", "title", None),
+];
+
+/// Rows inserted per statement.
+const BATCH: usize = 500;
+
+async fn read_record(src: &mut impl Source) -> Result<Option<Record>> {
+    let Some(line) = src.next_line().await? else {
+        return Ok(None);
+    };
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Box::pin(read_record(src)).await;
+    }
+    serde_json::from_slice(&line)
+        .map(Some)
+        .map_err(|e| StoreError::invalid("bundle", format!("a line is not a bundle record: {e}")))
+}
+
+async fn read_manifest(conn: &mut PgConnection, src: &mut impl Source) -> Result<Manifest> {
+    let Some(Record::Manifest(m)) = read_record(src).await? else {
+        return Err(StoreError::invalid(
+            "bundle",
+            "the first line must be the manifest",
+        ));
+    };
+    if m.format != FORMAT || m.version != VERSION {
+        return Err(StoreError::invalid(
+            "bundle",
+            format!(
+                "this is {} version {}; Paperclip reads {FORMAT} version {VERSION}",
+                m.format, m.version
+            ),
+        ));
+    }
+    let ours: i64 = qs("SELECT COALESCE(max(version), 0) FROM paperclip_migrations")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot read the schema version"))?;
+    if m.schema_version > ours {
+        return Err(StoreError::invalid(
+            "bundle",
+            format!(
+                "the bundle comes from a newer Paperclip (schema {} > {ours}): upgrade first",
+                m.schema_version
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+fn name_of(m: &Manifest) -> String {
+    m.company["name"]
+        .as_str()
+        .unwrap_or("Imported company")
+        .to_string()
+}
+
+/// Existing names of the target's collidable objects: table → lower(name) → id.
+async fn existing_names(
+    conn: &mut PgConnection,
+    company_id: Option<Uuid>,
+) -> Result<HashMap<&'static str, HashMap<String, Uuid>>> {
+    let mut out = HashMap::new();
+    let Some(cid) = company_id else {
+        return Ok(out);
+    };
+    for (table, col, _) in NATURAL {
+        let rows: Vec<(String, Uuid)> = qa(&format!(
+            "SELECT lower({col}), id FROM {table} WHERE company_id = $1"
+        ))
+        .bind(cid)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot read the target's names"))?;
+        out.insert(*table, rows.into_iter().collect());
+    }
+    Ok(out)
+}
+
+fn decide(d: &Decisions, object: &str) -> Collide {
+    d.per_object.get(object).copied().unwrap_or(d.default)
+}
+
+/// Reads a bundle without writing: its counts, and what collides in the target.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn preview(
+    conn: &mut PgConnection,
+    src: &mut impl Source,
+    target: &Target,
+    decisions: &Decisions,
+) -> Result<Imported> {
+    let m = read_manifest(conn, src).await?;
+    let target_id = match target {
+        Target::Existing { company_id } => Some(*company_id),
+        Target::NewCompany { .. } => None,
+    };
+    let names = existing_names(conn, target_id).await?;
+    let mut counts = Counts::new();
+    let mut collisions = Vec::new();
+    let mut ended = None;
+    while let Some(r) = read_record(src).await? {
+        match r {
+            Record::Row { table, row } => {
+                if let Some(c) = collision(&names, &table, &row, decisions) {
+                    collisions.push(c);
+                }
+                *counts.entry(table).or_default() += 1;
+            }
+            Record::End { counts } => ended = Some(counts),
+            Record::Blob { .. } | Record::Manifest(_) => {}
+        }
+    }
+    check_end(ended, &counts)?;
+    let company_name = match target {
+        Target::NewCompany { name } => name.clone().unwrap_or_else(|| name_of(&m)),
+        Target::Existing { company_id } => qs("SELECT name FROM companies WHERE id = $1")
+            .bind(company_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::sql("cannot read the company"))?,
+    };
+    Ok(Imported {
+        company_id: target_id,
+        company_name,
+        notes: notes(&counts),
+        counts,
+        collisions,
+        omitted: m.omitted,
+    })
+}
+
+fn collision(
+    names: &HashMap<&'static str, HashMap<String, Uuid>>,
+    table: &str,
+    row: &Value,
+    decisions: &Decisions,
+) -> Option<Collision> {
+    let (t, col, _) = NATURAL.iter().find(|(t, _, _)| *t == table)?;
+    let name = row[*col].as_str()?;
+    let existing_id = *names.get(t)?.get(&name.to_lowercase())?;
+    let object = format!("{table}:{}", row["id"].as_str().unwrap_or_default());
+    Some(Collision {
+        action: decide(decisions, &object),
+        object,
+        table: table.into(),
+        name: name.into(),
+        existing_id,
+    })
+}
+
+fn check_end(ended: Option<Counts>, read: &Counts) -> Result<()> {
+    let Some(declared) = ended else {
+        return Err(StoreError::invalid(
+            "bundle",
+            "the bundle is cut short: it has no end line",
+        ));
+    };
+    for (table, n) in &declared {
+        let got = read.get(table).copied().unwrap_or_default();
+        if got != *n {
+            return Err(StoreError::invalid(
+                "bundle",
+                format!(
+                    "the bundle is damaged: its end line counts {n} {table} rows, it holds {got}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn notes(counts: &Counts) -> Vec<String> {
+    let mut out = Vec::new();
+    if counts.get("company_secrets").copied().unwrap_or_default() > 0 {
+        out.push("Secrets came with their names and bindings, not their values: set each value (PATCH /api/secrets/:id) before agents that use it run.".into());
+    }
+    if counts.get("routine_triggers").copied().unwrap_or_default() > 0 {
+        out.push("Webhook triggers came disabled with a new URL: rotate their secret and enable them. Schedules resume from now.".into());
+    }
+    out
+}
+
+/// The state of one import.
+struct Run<'a, B: Blobs> {
+    company_id: Uuid,
+    prefix: String,
+    next_number: i32,
+    ids: HashMap<Uuid, Uuid>,
+    names: HashMap<&'static str, HashMap<String, Uuid>>,
+    blobs: &'a B,
+    columns: HashMap<String, Vec<Column>>,
+    /// Rows waiting to be inserted, of one table.
+    batch: Vec<Value>,
+    batch_table: Option<String>,
+    /// Rows of the current table waiting for a parent of the same table.
+    waiting: Vec<(Uuid, Value)>,
+    /// Old ids of the current table's rows already queued.
+    queued: HashSet<Uuid>,
+    /// New object keys of assets, by new asset id.
+    asset_keys: HashMap<Uuid, String>,
+    counts: Counts,
+}
+
+/// Imports a bundle in the caller's transaction. `written` gathers the storage keys of the
+/// files it stored, to remove if the import fails or its transaction does not commit.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn import<B: Blobs>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    src: &mut impl Source,
+    target: &Target,
+    decisions: &Decisions,
+    blobs: &B,
+    written: &mut Vec<String>,
+) -> Result<Imported> {
+    let m = read_manifest(conn, src).await?;
+    let old_company = m.company["id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| StoreError::invalid("bundle", "the manifest names no company id"))?;
+    let company = match target {
+        Target::NewCompany { name } => {
+            let c = &m.company;
+            let created = crate::companies::create(
+                conn,
+                actor,
+                &crate::companies::NewCompany {
+                    name: name.clone().unwrap_or_else(|| name_of(&m)),
+                    description: c["description"].as_str().map(str::to_string),
+                    budget_monthly_cents: c["budget_monthly_cents"].as_i64().unwrap_or_default(),
+                    require_board_approval_for_new_agents: c
+                        ["require_board_approval_for_new_agents"]
+                        .as_bool()
+                        .unwrap_or_default(),
+                },
+            )
+            .await?;
+            created
+        }
+        Target::Existing { company_id } => {
+            q("SELECT 1 FROM companies WHERE id = $1 FOR UPDATE")
+                .bind(company_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::sql("cannot lock the company"))?;
+            crate::companies::get(conn, *company_id)
+                .await?
+                .ok_or_else(|| StoreError::not_found("Company not found"))?
+        }
+    };
+    let names = existing_names(
+        conn,
+        matches!(target, Target::Existing { .. }).then_some(company.id),
+    )
+    .await?;
+    let mut run = Run {
+        company_id: company.id,
+        prefix: company.issue_prefix.clone(),
+        next_number: company.issue_counter + 1,
+        ids: HashMap::from([(old_company, company.id)]),
+        names,
+        blobs,
+        columns: HashMap::new(),
+        batch: Vec::new(),
+        batch_table: None,
+        waiting: Vec::new(),
+        queued: HashSet::new(),
+        asset_keys: HashMap::new(),
+        counts: Counts::new(),
+    };
+    let mut collisions = Vec::new();
+    let mut ended = None;
+    while let Some(r) = read_record(src).await? {
+        match r {
+            Record::Row { table, row } => {
+                if !TABLES.iter().any(|(t, _, _)| *t == table) {
+                    return Err(StoreError::invalid(
+                        "bundle",
+                        format!(
+                            "the bundle holds rows of {table:?}, which an import does not take"
+                        ),
+                    ));
+                }
+                if run.batch_table.as_deref() != Some(table.as_str()) {
+                    run.finish_table(conn).await?;
+                    run.batch_table = Some(table.clone());
+                }
+                *run.counts.entry(table.clone()).or_default() += 1;
+                if let Some(c) = collision(&run.names, &table, &row, decisions) {
+                    collisions.push(c.clone());
+                    if run.collide(conn, &table, row, &c).await? {
+                        continue;
+                    }
+                } else {
+                    run.add(conn, &table, row).await?;
+                }
+            }
+            Record::Blob { asset_id, base64 } => {
+                run.flush(conn).await?;
+                let new = run.ids.get(&asset_id).copied();
+                let key = new
+                    .and_then(|n| run.asset_keys.get(&n).cloned())
+                    .ok_or_else(|| {
+                        StoreError::invalid(
+                            "bundle",
+                            format!("file bytes for unknown asset {asset_id}"),
+                        )
+                    })?;
+                let bytes = B64
+                    .decode(base64.as_bytes())
+                    .map_err(|e| StoreError::invalid("bundle", format!("asset {asset_id}: {e}")))?;
+                run.blobs.write(&key, bytes).await.map_err(|e| {
+                    StoreError::invalid("assets", format!("cannot store a file: {e}"))
+                })?;
+                written.push(key);
+            }
+            Record::End { counts } => ended = Some(counts),
+            Record::Manifest(_) => {
+                return Err(StoreError::invalid("bundle", "a second manifest line"));
+            }
+        }
+    }
+    run.finish_table(conn).await?;
+    check_end(ended, &run.counts)?;
+    q("UPDATE companies SET issue_counter = GREATEST(issue_counter, $2) WHERE id = $1")
+        .bind(company.id)
+        .bind(run.next_number - 1)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot number the company's issues"))?;
+    activity::record(
+        conn,
+        actor,
+        Entry {
+            company_id: company.id,
+            action: "company.imported",
+            entity_type: "company",
+            entity_id: company.id.to_string(),
+            details: json!({"from": old_company, "counts": run.counts, "collisions": collisions.len()}),
+        },
+    )
+    .await?;
+    Ok(Imported {
+        company_id: Some(company.id),
+        company_name: company.name,
+        notes: notes(&run.counts),
+        counts: run.counts,
+        collisions,
+        omitted: m.omitted,
+    })
+}
+
+impl<B: Blobs> Run<'_, B> {
+    /// The new id of `old`, allocated when first seen (a row may be named before it comes:
+    /// an issue's routine, a document's latest revision).
+    fn id(&mut self, old: Uuid) -> Uuid {
+        *self.ids.entry(old).or_insert_with(Uuid::now_v7)
+    }
+
+    async fn columns(&mut self, conn: &mut PgConnection, table: &str) -> Result<Vec<Column>> {
+        if !self.columns.contains_key(table) {
+            let cols = columns(conn, table).await?;
+            self.columns.insert(table.into(), cols);
+        }
+        Ok(self.columns[table].clone())
+    }
+
+    /// A colliding row: skipped or replaced (answers `true`: nothing to insert), or renamed and
+    /// added (`false`).
+    async fn collide(
+        &mut self,
+        conn: &mut PgConnection,
+        table: &str,
+        mut row: Value,
+        c: &Collision,
+    ) -> Result<bool> {
+        let old = row["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+        match c.action {
+            Collide::Skip | Collide::Replace => {
+                if let Some(old) = old {
+                    self.ids.insert(old, c.existing_id);
+                }
+                if c.action == Collide::Replace {
+                    let row = self.transform(conn, table, row).await?;
+                    let cols: Vec<String> = self
+                        .columns(conn, table)
+                        .await?
+                        .into_iter()
+                        .filter(|k| {
+                            !k.generated
+                                && !["id", "company_id", "created_at"].contains(&k.name.as_str())
+                        })
+                        .filter(|k| row.get(&k.name).is_some())
+                        .map(|k| k.name)
+                        .collect();
+                    let list = cols.join(", ");
+                    q(&format!(
+                        "UPDATE {table} SET ({list}) = (SELECT {list} FROM jsonb_populate_record(NULL::{table}, $1))
+                         WHERE id = $2"
+                    ))
+                    .bind(&row)
+                    .bind(c.existing_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(StoreError::sql("cannot replace an object"))?;
+                }
+                Ok(true)
+            }
+            Collide::Rename => {
+                let (t, col, key) = NATURAL
+                    .iter()
+                    .find(|(t, _, _)| *t == table)
+                    .expect("collidable");
+                let taken = self.names.entry(*t).or_default();
+                let base = row[*col].as_str().unwrap_or_default().to_string();
+                let mut n = 1;
+                let name = loop {
+                    let candidate = if n == 1 {
+                        format!("{base} (imported)")
+                    } else {
+                        format!("{base} (imported {n})")
+                    };
+                    if !taken.contains_key(&candidate.to_lowercase()) {
+                        break candidate;
+                    }
+                    n += 1;
+                };
+                taken.insert(name.to_lowercase(), Uuid::nil());
+                row[*col] = json!(name);
+                if let Some(k) = key {
+                    if let Some(v) = row[*k].as_str() {
+                        row[*k] = json!(format!(
+                            "{v}-imported-{}",
+                            &Uuid::new_v4().simple().to_string()[..6]
+                        ));
+                    }
+                }
+                self.add(conn, table, row).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Queues a row for insertion (or holds it until its same-table parent is queued).
+    async fn add(&mut self, conn: &mut PgConnection, table: &str, row: Value) -> Result<()> {
+        let old = row["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+        let parent = self.self_parent(conn, table, &row).await?;
+        if let (Some(old), Some(p)) = (old, parent) {
+            if !self.queued.contains(&p) {
+                self.waiting.push((old, row));
+                return Ok(());
+            }
+        }
+        self.queue(conn, table, old, row).await?;
+        // Rows that waited for this one may go now (and their own children after them).
+        let mut released = true;
+        while released && !self.waiting.is_empty() {
+            released = false;
+            let waiting = std::mem::take(&mut self.waiting);
+            for (o, r) in waiting {
+                let p = self.self_parent(conn, table, &r).await?;
+                if p.is_none_or(|p| self.queued.contains(&p)) {
+                    self.queue(conn, table, Some(o), r).await?;
+                    released = true;
+                } else {
+                    self.waiting.push((o, r));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The old id a row's same-table reference names (a manager, a parent issue or goal).
+    async fn self_parent(
+        &mut self,
+        conn: &mut PgConnection,
+        table: &str,
+        row: &Value,
+    ) -> Result<Option<Uuid>> {
+        let cols = self.columns(conn, table).await?;
+        Ok(cols
+            .iter()
+            .filter(|c| c.references.as_deref() == Some(table) && c.name != "id")
+            .find_map(|c| row[&c.name].as_str().and_then(|s| Uuid::parse_str(s).ok())))
+    }
+
+    async fn queue(
+        &mut self,
+        conn: &mut PgConnection,
+        table: &str,
+        old: Option<Uuid>,
+        row: Value,
+    ) -> Result<()> {
+        if let Some(o) = old {
+            self.queued.insert(o);
+        }
+        let row = self.transform(conn, table, row).await?;
+        self.batch.push(row);
+        if self.batch.len() >= BATCH {
+            self.flush(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends a table: rows still waiting for a parent the bundle does not hold lose that parent.
+    async fn finish_table(&mut self, conn: &mut PgConnection) -> Result<()> {
+        if let Some(table) = self.batch_table.clone() {
+            let waiting = std::mem::take(&mut self.waiting);
+            for (o, r) in waiting {
+                self.queue(conn, &table, Some(o), r).await?;
+            }
+        }
+        self.flush(conn).await?;
+        self.queued.clear();
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<()> {
+        let Some(table) = self.batch_table.clone() else {
+            return Ok(());
+        };
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let cols: Vec<String> = self
+            .columns(conn, &table)
+            .await?
+            .into_iter()
+            .filter(|c| !c.generated)
+            .map(|c| c.name)
+            .collect();
+        let list = cols.join(", ");
+        let rows = Value::Array(std::mem::take(&mut self.batch));
+        q(&format!(
+            "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1)"
+        ))
+        .bind(&rows)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::sql("cannot insert the bundle's rows"))?;
+        Ok(())
+    }
+
+    /// A bundle row as the target's: new ids, references followed or cleared, per-table rules.
+    async fn transform(
+        &mut self,
+        conn: &mut PgConnection,
+        table: &str,
+        row: Value,
+    ) -> Result<Value> {
+        let Value::Object(mut r) = row else {
+            return Err(StoreError::invalid(
+                "bundle",
+                format!("a {table} row is not an object"),
+            ));
+        };
+        let cols = self.columns(conn, table).await?;
+        let mut out = Map::new();
+        for c in &cols {
+            if c.generated {
+                continue;
+            }
+            let v = r.remove(&c.name).unwrap_or(Value::Null);
+            let v = if c.name == "company_id" {
+                json!(self.company_id)
+            } else if c.name == "id" {
+                match v.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
+                    Some(old) => json!(self.id(old)),
+                    None => v,
+                }
+            } else if let Some(target) = &c.references {
+                self.reference(target, &v)
+            } else if c.json {
+                self.remap_json(v)
+            } else {
+                self.uuid_column(&c.name, v)
+            };
+            out.insert(c.name.clone(), v);
+        }
+        self.rules(table, &mut out).await?;
+        Ok(Value::Object(out))
+    }
+
+    /// A foreign key: followed when it names a bundle row (or the company), cleared otherwise.
+    fn reference(&mut self, target: &str, v: &Value) -> Value {
+        let Some(old) = v.as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
+            return Value::Null;
+        };
+        if target == "companies" || TABLES.iter().any(|(t, _, _)| *t == target) {
+            json!(self.id(old))
+        } else {
+            Value::Null
+        }
+    }
+
+    /// A uuid (or uuid array) column without a foreign key: followed when it names a row the
+    /// bundle holds (or will: a document's latest revision), cleared when it names what the
+    /// bundle leaves out (a run).
+    fn uuid_column(&mut self, name: &str, v: Value) -> Value {
+        match v {
+            Value::String(s) if Uuid::parse_str(&s).is_ok() && name != "origin_id" => {
+                let old = Uuid::parse_str(&s).expect("checked");
+                match self.ids.get(&old) {
+                    Some(new) => json!(new),
+                    None if name == "latest_revision_id" => json!(self.id(old)),
+                    None if name.ends_with("_id") => Value::Null,
+                    None => Value::String(s),
+                }
+            }
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|i| self.remap_json(i)).collect())
+            }
+            other => other,
+        }
+    }
+
+    /// Ids of bundle rows inside JSON (a secret binding's `secretId`, an approval's agent). A
+    /// binding may name a secret before its row comes (agents come first): its id is allocated.
+    fn remap_json(&mut self, v: Value) -> Value {
+        match v {
+            Value::String(s) => match Uuid::parse_str(&s).ok().and_then(|u| self.ids.get(&u)) {
+                Some(new) => json!(new),
+                None => Value::String(s),
+            },
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|i| self.remap_json(i)).collect())
+            }
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let secret = (k == "secretId")
+                            .then(|| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+                            .flatten();
+                        let v = match secret {
+                            Some(old) => json!(self.id(old)),
+                            None => self.remap_json(v),
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    /// What the generic mapping cannot know.
+    async fn rules(&mut self, table: &str, r: &mut Map<String, Value>) -> Result<()> {
+        match table {
+            "issues" => {
+                let n = self.next_number;
+                self.next_number += 1;
+                r.insert("issue_number".into(), json!(n));
+                r.insert("identifier".into(), json!(format!("{}-{n}", self.prefix)));
+                r.insert("execution_locked_at".into(), Value::Null);
+                if r.get("origin_kind").and_then(Value::as_str)
+                    == Some(crate::routines::ORIGIN_KIND)
+                {
+                    if let Some(old) = r
+                        .get("origin_id")
+                        .and_then(Value::as_str)
+                        .and_then(|s| Uuid::parse_str(s).ok())
+                    {
+                        let new = self.id(old);
+                        r.insert("origin_id".into(), json!(new.to_string()));
+                    }
+                }
+            }
+            "agents" => {
+                // Boots cold: the timer starts over.
+                r.insert("timer_next_at".into(), Value::Null);
+            }
+            "company_secrets" => {
+                // Values never travel: the secret waits for one.
+                r.insert("latest_version".into(), json!(0));
+                r.insert("last_resolved_at".into(), Value::Null);
+            }
+            "assets" => {
+                let id = r
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok());
+                if let Some(id) = id {
+                    let key = format!("{}/imports/{id}", self.company_id);
+                    self.asset_keys.insert(id, key.clone());
+                    r.insert("object_key".into(), json!(key));
+                }
+            }
+            "routine_triggers" => match r.get("kind").and_then(Value::as_str) {
+                Some("webhook") => {
+                    r.insert(
+                        "public_id".into(),
+                        json!(Uuid::new_v4().simple().to_string()[..24].to_string()),
+                    );
+                    r.insert("enabled".into(), json!(false));
+                }
+                Some("schedule") => {
+                    let expr = r
+                        .get("cron_expression")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let tz = r.get("timezone").and_then(Value::as_str);
+                    let next = Schedule::parse(expr, tz)
+                        .ok()
+                        .and_then(|s| s.next_after(Utc::now()));
+                    r.insert("next_run_at".into(), json!(next));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}
