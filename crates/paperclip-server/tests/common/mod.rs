@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod browser;
 pub mod files;
+pub mod routines;
 pub mod runs;
 pub mod world;
 

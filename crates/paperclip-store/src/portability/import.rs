@@ -11,16 +11,15 @@ use std::future::Future;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use chrono::Utc;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{columns, Blobs, Column, Counts, Manifest, Record, FORMAT, TABLES, VERSION};
+use super::run::Run;
+use super::{Blobs, Counts, Manifest, Record, FORMAT, TABLES, VERSION};
 use crate::activity::{self, Entry};
 use crate::{Actor, Result, StoreError};
-use paperclip_domain::routines::Schedule;
 use paperclip_postgres::pool::{q, qa, qs};
 
 /// Where a bundle's lines come from.
@@ -101,7 +100,7 @@ pub struct Imported {
 }
 
 /// The name column of each table whose objects can collide, and the unique key kept with it.
-const NATURAL: &[(&str, &str, Option<&str>)] = &[
+pub(super) const NATURAL: &[(&str, &str, Option<&str>)] = &[
     ("company_secrets", "name", Some("key")),
     ("labels", "name", None),
     ("agents", "name", Some("url_key")),
@@ -109,9 +108,6 @@ const NATURAL: &[(&str, &str, Option<&str>)] = &[
     ("projects", "name", None),
     ("routines", "title", None),
 ];
-
-/// Rows inserted per statement.
-const BATCH: usize = 500;
 
 async fn read_record(src: &mut impl Source) -> Result<Option<Record>> {
     let Some(line) = src.next_line().await? else {
@@ -186,7 +182,7 @@ async fn existing_names(
     Ok(out)
 }
 
-fn decide(d: &Decisions, object: &str) -> Collide {
+pub(super) fn decide(d: &Decisions, object: &str) -> Collide {
     d.per_object.get(object).copied().unwrap_or(d.default)
 }
 
@@ -287,27 +283,6 @@ fn notes(counts: &Counts) -> Vec<String> {
         out.push("Webhook triggers came disabled with a new URL: rotate their secret and enable them. Schedules resume from now.".into());
     }
     out
-}
-
-/// The state of one import.
-struct Run<'a, B: Blobs> {
-    company_id: Uuid,
-    prefix: String,
-    next_number: i32,
-    ids: HashMap<Uuid, Uuid>,
-    names: HashMap<&'static str, HashMap<String, Uuid>>,
-    blobs: &'a B,
-    columns: HashMap<String, Vec<Column>>,
-    /// Rows waiting to be inserted, of one table.
-    batch: Vec<Value>,
-    batch_table: Option<String>,
-    /// Rows of the current table waiting for a parent of the same table.
-    waiting: Vec<(Uuid, Value)>,
-    /// Old ids of the current table's rows already queued.
-    queued: HashSet<Uuid>,
-    /// New object keys of assets, by new asset id.
-    asset_keys: HashMap<Uuid, String>,
-    counts: Counts,
 }
 
 /// Imports a bundle in the caller's transaction. `written` gathers the storage keys of the
@@ -457,366 +432,4 @@ pub async fn import<B: Blobs>(
         collisions,
         omitted: m.omitted,
     })
-}
-
-impl<B: Blobs> Run<'_, B> {
-    /// The new id of `old`, allocated when first seen (a row may be named before it comes:
-    /// an issue's routine, a document's latest revision).
-    fn id(&mut self, old: Uuid) -> Uuid {
-        *self.ids.entry(old).or_insert_with(Uuid::now_v7)
-    }
-
-    async fn columns(&mut self, conn: &mut PgConnection, table: &str) -> Result<Vec<Column>> {
-        if !self.columns.contains_key(table) {
-            let cols = columns(conn, table).await?;
-            self.columns.insert(table.into(), cols);
-        }
-        Ok(self.columns[table].clone())
-    }
-
-    /// A colliding row: skipped or replaced (answers `true`: nothing to insert), or renamed and
-    /// added (`false`).
-    async fn collide(
-        &mut self,
-        conn: &mut PgConnection,
-        table: &str,
-        mut row: Value,
-        c: &Collision,
-    ) -> Result<bool> {
-        let old = row["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
-        match c.action {
-            Collide::Skip | Collide::Replace => {
-                if let Some(old) = old {
-                    self.ids.insert(old, c.existing_id);
-                }
-                if c.action == Collide::Replace {
-                    let row = self.transform(conn, table, row).await?;
-                    let cols: Vec<String> = self
-                        .columns(conn, table)
-                        .await?
-                        .into_iter()
-                        .filter(|k| {
-                            !k.generated
-                                && !["id", "company_id", "created_at"].contains(&k.name.as_str())
-                        })
-                        .filter(|k| row.get(&k.name).is_some())
-                        .map(|k| k.name)
-                        .collect();
-                    let list = cols.join(", ");
-                    q(&format!(
-                        "UPDATE {table} SET ({list}) = (SELECT {list} FROM jsonb_populate_record(NULL::{table}, $1))
-                         WHERE id = $2"
-                    ))
-                    .bind(&row)
-                    .bind(c.existing_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(StoreError::sql("cannot replace an object"))?;
-                }
-                Ok(true)
-            }
-            Collide::Rename => {
-                let (t, col, key) = NATURAL
-                    .iter()
-                    .find(|(t, _, _)| *t == table)
-                    .expect("collidable");
-                let taken = self.names.entry(*t).or_default();
-                let base = row[*col].as_str().unwrap_or_default().to_string();
-                let mut n = 1;
-                let name = loop {
-                    let candidate = if n == 1 {
-                        format!("{base} (imported)")
-                    } else {
-                        format!("{base} (imported {n})")
-                    };
-                    if !taken.contains_key(&candidate.to_lowercase()) {
-                        break candidate;
-                    }
-                    n += 1;
-                };
-                taken.insert(name.to_lowercase(), Uuid::nil());
-                row[*col] = json!(name);
-                if let Some(k) = key {
-                    if let Some(v) = row[*k].as_str() {
-                        row[*k] = json!(format!(
-                            "{v}-imported-{}",
-                            &Uuid::new_v4().simple().to_string()[..6]
-                        ));
-                    }
-                }
-                self.add(conn, table, row).await?;
-                Ok(false)
-            }
-        }
-    }
-
-    /// Queues a row for insertion (or holds it until its same-table parent is queued).
-    async fn add(&mut self, conn: &mut PgConnection, table: &str, row: Value) -> Result<()> {
-        let old = row["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
-        let parent = self.self_parent(conn, table, &row).await?;
-        if let (Some(old), Some(p)) = (old, parent) {
-            if !self.queued.contains(&p) {
-                self.waiting.push((old, row));
-                return Ok(());
-            }
-        }
-        self.queue(conn, table, old, row).await?;
-        // Rows that waited for this one may go now (and their own children after them).
-        let mut released = true;
-        while released && !self.waiting.is_empty() {
-            released = false;
-            let waiting = std::mem::take(&mut self.waiting);
-            for (o, r) in waiting {
-                let p = self.self_parent(conn, table, &r).await?;
-                if p.is_none_or(|p| self.queued.contains(&p)) {
-                    self.queue(conn, table, Some(o), r).await?;
-                    released = true;
-                } else {
-                    self.waiting.push((o, r));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The old id a row's same-table reference names (a manager, a parent issue or goal).
-    async fn self_parent(
-        &mut self,
-        conn: &mut PgConnection,
-        table: &str,
-        row: &Value,
-    ) -> Result<Option<Uuid>> {
-        let cols = self.columns(conn, table).await?;
-        Ok(cols
-            .iter()
-            .filter(|c| c.references.as_deref() == Some(table) && c.name != "id")
-            .find_map(|c| row[&c.name].as_str().and_then(|s| Uuid::parse_str(s).ok())))
-    }
-
-    async fn queue(
-        &mut self,
-        conn: &mut PgConnection,
-        table: &str,
-        old: Option<Uuid>,
-        row: Value,
-    ) -> Result<()> {
-        if let Some(o) = old {
-            self.queued.insert(o);
-        }
-        let row = self.transform(conn, table, row).await?;
-        self.batch.push(row);
-        if self.batch.len() >= BATCH {
-            self.flush(conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Ends a table: rows still waiting for a parent the bundle does not hold lose that parent.
-    async fn finish_table(&mut self, conn: &mut PgConnection) -> Result<()> {
-        if let Some(table) = self.batch_table.clone() {
-            let waiting = std::mem::take(&mut self.waiting);
-            for (o, r) in waiting {
-                self.queue(conn, &table, Some(o), r).await?;
-            }
-        }
-        self.flush(conn).await?;
-        self.queued.clear();
-        Ok(())
-    }
-
-    async fn flush(&mut self, conn: &mut PgConnection) -> Result<()> {
-        let Some(table) = self.batch_table.clone() else {
-            return Ok(());
-        };
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let cols: Vec<String> = self
-            .columns(conn, &table)
-            .await?
-            .into_iter()
-            .filter(|c| !c.generated)
-            .map(|c| c.name)
-            .collect();
-        let list = cols.join(", ");
-        let rows = Value::Array(std::mem::take(&mut self.batch));
-        q(&format!(
-            "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1)"
-        ))
-        .bind(&rows)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::sql("cannot insert the bundle's rows"))?;
-        Ok(())
-    }
-
-    /// A bundle row as the target's: new ids, references followed or cleared, per-table rules.
-    async fn transform(
-        &mut self,
-        conn: &mut PgConnection,
-        table: &str,
-        row: Value,
-    ) -> Result<Value> {
-        let Value::Object(mut r) = row else {
-            return Err(StoreError::invalid(
-                "bundle",
-                format!("a {table} row is not an object"),
-            ));
-        };
-        let cols = self.columns(conn, table).await?;
-        let mut out = Map::new();
-        for c in &cols {
-            if c.generated {
-                continue;
-            }
-            let v = r.remove(&c.name).unwrap_or(Value::Null);
-            let v = if c.name == "company_id" {
-                json!(self.company_id)
-            } else if c.name == "id" {
-                match v.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
-                    Some(old) => json!(self.id(old)),
-                    None => v,
-                }
-            } else if let Some(target) = &c.references {
-                self.reference(target, &v)
-            } else if c.json {
-                self.remap_json(v)
-            } else {
-                self.uuid_column(&c.name, v)
-            };
-            out.insert(c.name.clone(), v);
-        }
-        self.rules(table, &mut out).await?;
-        Ok(Value::Object(out))
-    }
-
-    /// A foreign key: followed when it names a bundle row (or the company), cleared otherwise.
-    fn reference(&mut self, target: &str, v: &Value) -> Value {
-        let Some(old) = v.as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
-            return Value::Null;
-        };
-        if target == "companies" || TABLES.iter().any(|(t, _, _)| *t == target) {
-            json!(self.id(old))
-        } else {
-            Value::Null
-        }
-    }
-
-    /// A uuid (or uuid array) column without a foreign key: followed when it names a row the
-    /// bundle holds (or will: a document's latest revision), cleared when it names what the
-    /// bundle leaves out (a run).
-    fn uuid_column(&mut self, name: &str, v: Value) -> Value {
-        match v {
-            Value::String(s) if Uuid::parse_str(&s).is_ok() && name != "origin_id" => {
-                let old = Uuid::parse_str(&s).expect("checked");
-                match self.ids.get(&old) {
-                    Some(new) => json!(new),
-                    None if name == "latest_revision_id" => json!(self.id(old)),
-                    None if name.ends_with("_id") => Value::Null,
-                    None => Value::String(s),
-                }
-            }
-            Value::Array(items) => {
-                Value::Array(items.into_iter().map(|i| self.remap_json(i)).collect())
-            }
-            other => other,
-        }
-    }
-
-    /// Ids of bundle rows inside JSON (a secret binding's `secretId`, an approval's agent). A
-    /// binding may name a secret before its row comes (agents come first): its id is allocated.
-    fn remap_json(&mut self, v: Value) -> Value {
-        match v {
-            Value::String(s) => match Uuid::parse_str(&s).ok().and_then(|u| self.ids.get(&u)) {
-                Some(new) => json!(new),
-                None => Value::String(s),
-            },
-            Value::Array(items) => {
-                Value::Array(items.into_iter().map(|i| self.remap_json(i)).collect())
-            }
-            Value::Object(m) => Value::Object(
-                m.into_iter()
-                    .map(|(k, v)| {
-                        let secret = (k == "secretId")
-                            .then(|| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-                            .flatten();
-                        let v = match secret {
-                            Some(old) => json!(self.id(old)),
-                            None => self.remap_json(v),
-                        };
-                        (k, v)
-                    })
-                    .collect(),
-            ),
-            other => other,
-        }
-    }
-
-    /// What the generic mapping cannot know.
-    async fn rules(&mut self, table: &str, r: &mut Map<String, Value>) -> Result<()> {
-        match table {
-            "issues" => {
-                let n = self.next_number;
-                self.next_number += 1;
-                r.insert("issue_number".into(), json!(n));
-                r.insert("identifier".into(), json!(format!("{}-{n}", self.prefix)));
-                r.insert("execution_locked_at".into(), Value::Null);
-                if r.get("origin_kind").and_then(Value::as_str)
-                    == Some(crate::routines::ORIGIN_KIND)
-                {
-                    if let Some(old) = r
-                        .get("origin_id")
-                        .and_then(Value::as_str)
-                        .and_then(|s| Uuid::parse_str(s).ok())
-                    {
-                        let new = self.id(old);
-                        r.insert("origin_id".into(), json!(new.to_string()));
-                    }
-                }
-            }
-            "agents" => {
-                // Boots cold: the timer starts over.
-                r.insert("timer_next_at".into(), Value::Null);
-            }
-            "company_secrets" => {
-                // Values never travel: the secret waits for one.
-                r.insert("latest_version".into(), json!(0));
-                r.insert("last_resolved_at".into(), Value::Null);
-            }
-            "assets" => {
-                let id = r
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .and_then(|s| Uuid::parse_str(s).ok());
-                if let Some(id) = id {
-                    let key = format!("{}/imports/{id}", self.company_id);
-                    self.asset_keys.insert(id, key.clone());
-                    r.insert("object_key".into(), json!(key));
-                }
-            }
-            "routine_triggers" => match r.get("kind").and_then(Value::as_str) {
-                Some("webhook") => {
-                    r.insert(
-                        "public_id".into(),
-                        json!(Uuid::new_v4().simple().to_string()[..24].to_string()),
-                    );
-                    r.insert("enabled".into(), json!(false));
-                }
-                Some("schedule") => {
-                    let expr = r
-                        .get("cron_expression")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    let tz = r.get("timezone").and_then(Value::as_str);
-                    let next = Schedule::parse(expr, tz)
-                        .ok()
-                        .and_then(|s| s.next_after(Utc::now()));
-                    r.insert("next_run_at".into(), json!(next));
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-        Ok(())
-    }
 }

@@ -10,6 +10,8 @@
 
 mod export;
 mod import;
+mod remap;
+mod run;
 
 pub use export::*;
 pub use import::*;
