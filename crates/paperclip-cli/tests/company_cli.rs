@@ -1,0 +1,325 @@
+//! `paperclipai company export|import` through the real binary, beside a running server and
+//! without one: the bundle file, previews that write nothing, a copy that carries the work and
+//! the files' bytes, collisions decided per object, and refusals that name what was wrong.
+
+mod common;
+
+use common::*;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+
+const SECRET_VALUE: &str = "sk-bundle-5f03e1";
+const BYTES: &[u8] = b"%PDF-1.4 exported and imported by the CLI";
+
+struct Api<'a>(&'a Server);
+
+impl Api<'_> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = reqwest::Client::new().request(method, self.0.url(&format!("/api{path}")));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn companies(&self) -> Vec<Value> {
+        self.get("/companies").await.as_array().unwrap().clone()
+    }
+}
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap()
+}
+
+/// Runs the CLI; panics with its output unless it succeeds.
+fn ok(inst: &Instance, args: &[&str]) -> String {
+    let out = inst.output(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the CLI expecting a refusal; answers its error text.
+fn refused(inst: &Instance, args: &[&str]) -> String {
+    let out = inst.output(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    stderr(&out)
+}
+
+#[tokio::test]
+async fn export_then_import_as_a_copy_and_into_the_same_company() {
+    let inst = Instance::new();
+    let server = inst.start();
+    let api = Api(&server);
+
+    let c = api.post("/companies", json!({"name": "Bundle Co"})).await;
+    let cid = id(&c).to_string();
+    api.post(
+        &format!("/companies/{cid}/secrets"),
+        json!({"name": "OpenAI key", "key": "openai", "value": SECRET_VALUE}),
+    )
+    .await;
+    let agent = api
+        .post(
+            &format!("/companies/{cid}/agents"),
+            json!({"name": "Dev", "role": "engineer", "adapterType": "process",
+                   "adapterConfig": {"command": "true"},
+                   "runtimeConfig": {"heartbeat": {"enabled": false}}}),
+        )
+        .await;
+    let label = api
+        .post(
+            &format!("/companies/{cid}/labels"),
+            json!({"name": "bug", "color": "#aa0000"}),
+        )
+        .await;
+    let mut issues = Vec::new();
+    for i in 0..30 {
+        issues.push(
+            api.post(
+                &format!("/companies/{cid}/issues"),
+                json!({"title": format!("Task {i}"), "labelIds": [id(&label)],
+                       "assigneeAgentId": id(&agent)}),
+            )
+            .await,
+        );
+    }
+    api.post(
+        &format!("/issues/{}/comments", id(&issues[0])),
+        json!({"body": "carried along"}),
+    )
+    .await;
+    let form = Form::new().part(
+        "file",
+        Part::bytes(BYTES.to_vec())
+            .file_name("spec.pdf")
+            .mime_str("application/pdf")
+            .unwrap(),
+    );
+    let res = reqwest::Client::new()
+        .post(server.url(&format!(
+            "/api/companies/{cid}/issues/{}/attachments",
+            id(&issues[0])
+        )))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+
+    // Export beside the running server.
+    let bundle = inst.home.path().join("bundle.ndjson");
+    let bundle_s = bundle.display().to_string();
+    ok(&inst, &["company", "export", &cid, "--out", &bundle_s]);
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert!(!bundle.with_extension("partial").exists());
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "manifest", "{}", lines[0]);
+    assert_eq!(lines.last().unwrap()["type"], "end");
+    assert_eq!(lines.last().unwrap()["counts"]["issues"], 30);
+    assert!(!text.contains(SECRET_VALUE), "a secret value left");
+    assert!(
+        text.contains("\"type\":\"blob\""),
+        "the file's bytes travel"
+    );
+
+    // A preview writes nothing.
+    let before = api.companies().await.len();
+    let preview: Value = serde_json::from_str(&ok(
+        &inst,
+        &[
+            "company",
+            "import",
+            &bundle_s,
+            "--preview",
+            "--name",
+            "Copy",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(preview["counts"]["issues"], 30);
+    assert_eq!(preview["companyName"], "Copy");
+    assert_eq!(api.companies().await.len(), before);
+
+    // A copy: a new company with the work, renumbered, the file's bytes, no secret value.
+    let done: Value = serde_json::from_str(&ok(
+        &inst,
+        &["company", "import", &bundle_s, "--name", "Copy"],
+    ))
+    .unwrap();
+    let copy = done["companyId"].as_str().unwrap().to_string();
+    assert_ne!(copy, cid);
+    let copied = api.get(&format!("/companies/{copy}/issues")).await;
+    assert_eq!(copied.as_array().unwrap().len(), 30);
+    let first = copied
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"] == "Task 0")
+        .unwrap();
+    let files = api.get(&format!("/issues/{}/attachments", id(first))).await;
+    let attachment = &files.as_array().unwrap()[0];
+    let bytes = reqwest::get(server.url(&format!("/api/attachments/{}/content", id(attachment))))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], BYTES);
+    let secrets = api.get(&format!("/companies/{copy}/secrets")).await;
+    assert_eq!(secrets[0]["name"], "OpenAI key");
+    assert!(!secrets.to_string().contains(SECRET_VALUE));
+
+    // Into the same company: the label, agent and secret collide; skip by default, but the
+    // label is renamed by a per-object choice from the preview.
+    let preview: Value = serde_json::from_str(&ok(
+        &inst,
+        &[
+            "company",
+            "import",
+            &bundle_s,
+            "--company-id",
+            &cid,
+            "--collisions",
+            "skip",
+            "--preview",
+        ],
+    ))
+    .unwrap();
+    let objects: Vec<&str> = preview["collisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["object"].as_str().unwrap())
+        .collect();
+    let label_object = format!("labels:{}", id(&label));
+    assert!(objects.contains(&label_object.as_str()), "{preview}");
+    assert!(objects.contains(&format!("agents:{}", id(&agent)).as_str()));
+    let decide = format!("{label_object}=rename");
+    ok(
+        &inst,
+        &[
+            "company",
+            "import",
+            &bundle_s,
+            "--company-id",
+            &cid,
+            "--collisions",
+            "skip",
+            "--decide",
+            &decide,
+        ],
+    );
+    let labels = api.get(&format!("/companies/{cid}/labels")).await;
+    let names: Vec<&str> = labels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"bug (imported)"), "{names:?}");
+    let agents = api.get(&format!("/companies/{cid}/agents")).await;
+    assert_eq!(agents.as_array().unwrap().len(), 1, "the agent was skipped");
+    let all = api.get(&format!("/companies/{cid}/issues")).await;
+    assert_eq!(all.as_array().unwrap().len(), 60);
+    let numbers: std::collections::HashSet<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 60, "imported issues get their own numbers");
+    server.stop();
+
+    // Without a server: the CLI starts the cluster itself; the copy exports like the original.
+    let again = inst.home.path().join("copy.ndjson");
+    ok(
+        &inst,
+        &[
+            "company",
+            "export",
+            &copy,
+            "--out",
+            &again.display().to_string(),
+        ],
+    );
+    let a: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let b: Value = serde_json::from_str(
+        std::fs::read_to_string(&again)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(a["counts"], b["counts"]);
+}
+
+#[tokio::test]
+async fn refusals_name_what_was_wrong_and_write_nothing() {
+    let inst = Instance::new();
+    let server = inst.start();
+    let api = Api(&server);
+    let c = api.post("/companies", json!({"name": "Small Co"})).await;
+    let cid = id(&c).to_string();
+    for i in 0..3 {
+        api.post(
+            &format!("/companies/{cid}/issues"),
+            json!({"title": format!("t{i}")}),
+        )
+        .await;
+    }
+    let bundle = inst.home.path().join("small.ndjson");
+    let bundle_s = bundle.display().to_string();
+    ok(&inst, &["company", "export", &cid, "--out", &bundle_s]);
+
+    let e = refused(&inst, &["company", "export", "not-a-uuid"]);
+    assert!(e.contains("UUID"), "{e}");
+    let e = refused(
+        &inst,
+        &["company", "import", &bundle_s, "--decide", "labels:x"],
+    );
+    assert!(e.contains("--decide"), "{e}");
+    let e = refused(
+        &inst,
+        &["company", "import", &bundle_s, "--collisions", "merge"],
+    );
+    assert!(e.contains("merge"), "{e}");
+    let e = refused(&inst, &["company", "import", "/nonexistent/bundle"]);
+    assert!(e.contains("/nonexistent/bundle"), "{e}");
+
+    // A bundle cut short (no end line) or with a damaged line: nothing is created.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let before = api.companies().await.len();
+    let cut = inst.home.path().join("cut.ndjson");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    std::fs::write(&cut, lines.join("\n")).unwrap();
+    let e = refused(&inst, &["company", "import", &cut.display().to_string()]);
+    assert!(e.contains("end line"), "{e}");
+    lines.insert(2, "{not json");
+    std::fs::write(&cut, lines.join("\n")).unwrap();
+    let e = refused(&inst, &["company", "import", &cut.display().to_string()]);
+    assert!(e.contains("not a bundle record"), "{e}");
+    assert_eq!(api.companies().await.len(), before);
+}
