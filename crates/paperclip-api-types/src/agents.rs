@@ -81,30 +81,38 @@ pub struct PatchAgent {
     pub metadata: Option<Option<Value>>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Default)]
 pub struct Reason {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Default)]
 pub struct CreateKey {
     #[schemars(length(min = 1, max = 200))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Wake {
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::WakeupSource::NAMES, true)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::WakeupTrigger::NAMES, true)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_detail: Option<String>,
     #[schemars(length(max = 2000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     #[schemars(length(max = 200))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// Start the agent's next session fresh (kept in the payload for adapters with sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub force_fresh_session: Option<bool>,
 }
 

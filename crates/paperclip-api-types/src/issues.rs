@@ -5,71 +5,97 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateIssue {
     #[schemars(required, with = "String")]
     #[schemars(length(min = 1, max = 500))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[schemars(length(max = 200000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssueStatus::NAMES, true)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssuePriority::NAMES, true)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_agent_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub goal_id: Option<Uuid>,
     #[schemars(length(max = 200))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub billing_code: Option<String>,
     /// Issues of the same company this one waits for (no cycles).
     #[schemars(length(max = 100))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by_issue_ids: Option<Vec<Uuid>>,
     /// Labels of the issue's company.
     #[schemars(length(max = 50))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub label_ids: Option<Vec<Uuid>>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatchIssue {
     #[schemars(length(min = 1, max = 500))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<Option<String>>,
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssueStatus::NAMES, true)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[schemars(extend("enum" = crate::one_of(paperclip_domain::IssuePriority::NAMES, true)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     #[serde(default, deserialize_with = "crate::double")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_agent_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "crate::double")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_user_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::double")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "crate::double")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "crate::double")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub goal_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "crate::double")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub billing_code: Option<Option<String>>,
     /// Replaces the issue's blockers (`[]` clears them).
     #[schemars(length(max = 100))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by_issue_ids: Option<Vec<Uuid>>,
     /// Replaces the issue's labels (`[]` clears them).
     #[schemars(length(max = 50))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub label_ids: Option<Vec<Uuid>>,
     #[schemars(length(min = 1, max = 100000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Checkout {
     pub agent_id: Uuid,
     #[schemars(extend("items" = {"type": "string", "enum": paperclip_domain::IssueStatus::NAMES}))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_statuses: Option<Vec<String>>,
 }
 
@@ -80,10 +106,11 @@ pub struct ForceRelease {
     pub clear_assignee: bool,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 pub struct CreateComment {
     #[schemars(required, with = "String")]
     #[schemars(length(min = 1, max = 100000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
 
@@ -99,26 +126,36 @@ pub struct PutDocument {
 }
 
 /// Query of `GET /companies/{companyId}/issues`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueListQuery {
     /// Comma-separated statuses (`todo,in_progress`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// An agent's id, or `me` for the calling agent's own inbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<Uuid>,
     /// Issues carrying this label.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub label_id: Option<Uuid>,
     /// Text search in identifier, title and description.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     /// `compact`: each issue without its description and label objects (labels by id).
     #[schemars(extend("enum" = ["compact"]))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub view: Option<String>,
     #[schemars(range(min = 1, max = 1000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
     #[schemars(range(min = 0, max = 2147483647))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
 }
 

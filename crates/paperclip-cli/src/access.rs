@@ -45,6 +45,8 @@ pub enum TokenCommand {
     /// Board API keys of a user.
     #[command(subcommand)]
     Board(BoardTokenCommand),
+    /// API keys of an agent, over the API.
+    Agent(crate::cli::Client<crate::client::agents::AgentTokenCommand>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,7 +196,10 @@ pub fn hostname(cmd: HostnameCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    let TokenCommand::Board(cmd) = cmd;
+    let cmd = match cmd {
+        TokenCommand::Board(cmd) => cmd,
+        TokenCommand::Agent(c) => return crate::client::agents::token(&c.api, c.command).await,
+    };
     with_db(async |conn, _| {
         let email = match &cmd {
             BoardTokenCommand::Create { email, .. }

@@ -79,12 +79,25 @@ pub enum Command {
     /// Host names an authenticated, private server answers to.
     #[command(subcommand, name = "allowed-hostname")]
     AllowedHostname(crate::access::HostnameCommand),
-    /// API tokens: `token board create|list|revoke`.
+    /// API tokens: `token board create|list|revoke` (the instance's database), `token agent
+    /// create|list|revoke` (over the API).
     #[command(subcommand)]
     Token(crate::access::TokenCommand),
-    /// Companies as bundles: `company export <id> --out file`, `company import <file>`.
-    #[command(subcommand)]
-    Company(crate::company::CompanyCommand),
+    /// Companies: `company list|get` over the API; `company export|import` as bundle files.
+    Company(Client<crate::company::CompanyCommand>),
+    /// Agents over the API: list, get, wake, pause, resume.
+    Agent(Client<crate::client::agents::AgentCommand>),
+    /// Issues over the API: list, get, create, update, comment, checkout.
+    Issue(Client<crate::client::issues::IssueCommand>),
+    /// Approvals over the API: list, approve, reject.
+    Approval(Client<crate::client::others::ApprovalCommand>),
+    /// Exit 0 when the server and its database answer (`/api/health`).
+    Health(crate::client::ClientArgs),
+    /// Print a shell completion script (`paperclipai completions bash > /etc/bash_completion.d/paperclipai`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Heartbeats: run one now and stream its log.
     #[command(subcommand)]
     Heartbeat(HeartbeatCommand),
@@ -96,6 +109,15 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
+}
+
+/// A command group that talks to a server's API: where it is, and the subcommand.
+#[derive(Debug, clap::Args)]
+pub struct Client<C: Subcommand> {
+    #[command(flatten)]
+    pub api: crate::client::ClientArgs,
+    #[command(subcommand)]
+    pub command: C,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,7 +229,21 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Auth(cmd) => crate::access::auth(cmd).await,
         Command::AllowedHostname(cmd) => crate::access::hostname(cmd),
         Command::Token(cmd) => crate::access::token(cmd).await,
-        Command::Company(cmd) => crate::company::run(cmd).await,
+        Command::Company(c) => crate::company::run(&c.api, c.command).await,
+        Command::Agent(c) => crate::client::agents::agent(&c.api, c.command).await,
+        Command::Issue(c) => crate::client::issues::issue(&c.api, c.command).await,
+        Command::Approval(c) => crate::client::others::approval(&c.api, c.command).await,
+        Command::Health(api) => crate::client::others::health(&api).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "paperclipai",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Heartbeat(HeartbeatCommand::Run(args)) => crate::heartbeat::run(args).await,
         Command::Secrets(SecretsCommand::RotateMasterKey) => {
             crate::secrets::rotate_master_key().await

@@ -17,6 +17,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 
 #[derive(Debug, Subcommand)]
 pub enum CompanyCommand {
+    /// Companies you can see (over the API).
+    List,
+    /// One company (over the API).
+    Get { id: String },
     /// Write a company as a bundle (secret names and bindings, never values).
     Export {
         /// The company's id.
@@ -47,13 +51,23 @@ pub enum CompanyCommand {
     },
 }
 
-pub async fn run(cmd: CompanyCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(api: &crate::client::ClientArgs, cmd: CompanyCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CompanyCommand::List => crate::client::others::company_list(api).await,
+        CompanyCommand::Get { id } => crate::client::others::company_get(api, &id).await,
+        files => bundles(files).await,
+    }
+}
+
+/// `export` and `import`, against the instance's database.
+async fn bundles(cmd: CompanyCommand) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
     let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let db = Db::connect(&target.app_url, &settings.pool).await?;
     let files = Files::open(&settings.storage).context("cannot open file storage")?;
     let result = match cmd {
         CompanyCommand::Export { id, out } => export(&db, &files, &id, out).await,
+        CompanyCommand::List | CompanyCommand::Get { .. } => Ok(ExitCode::FAILURE),
         CompanyCommand::Import {
             file,
             company_id,

@@ -4,8 +4,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use paperclip_config::Settings;
-use serde_json::{json, Value};
+use paperclip_api_types::agents::Wake;
+use serde_json::Value;
+
+use crate::client::{Api, ClientArgs};
 
 use crate::ui;
 
@@ -35,59 +37,25 @@ pub struct RunArgs {
     pub debug: bool,
 }
 
-struct Api {
-    base: String,
-    key: Option<String>,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot reach {}: {e} (is `paperclipai run` running?)",
-                self.base
-            )
-        })?;
-        let status = res.status().as_u16();
-        let text = res.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
-    }
-}
-
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let base = match args.api_base {
-        Some(b) => b.trim_end_matches('/').to_string(),
-        None => {
-            let settings = Settings::load_from_process()?;
-            format!("http://127.0.0.1:{}/api", settings.server.port)
-        }
-    };
-    let api = Api {
-        base,
-        key: args.api_key,
-        http: reqwest::Client::new(),
+    let api = Api::new(&ClientArgs {
+        api_base: args.api_base,
+        api_key: args.api_key,
+        json: false,
+    })?;
+    let wake = Wake {
+        source: Some(args.source),
+        trigger_detail: Some(args.trigger),
+        reason: Some("cli_heartbeat_run".into()),
+        payload: None,
+        idempotency_key: None,
+        force_fresh_session: None,
     };
     let (status, answer) = api
-        .call(
+        .send_raw(
             reqwest::Method::POST,
             &format!("/agents/{}/wakeup", args.agent_id),
-            Some(json!({"source": args.source, "triggerDetail": args.trigger, "reason": "cli_heartbeat_run"})),
+            Some(&wake),
         )
         .await?;
     if !(200..300).contains(&status) {
@@ -111,17 +79,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut after_seq = 0i64;
     loop {
         let (_, run) = api
-            .call(
+            .send_raw(
                 reqwest::Method::GET,
                 &format!("/heartbeat-runs/{run_id}"),
-                None,
+                None::<&()>,
             )
             .await?;
         let (s, log) = api
-            .call(
+            .send_raw(
                 reqwest::Method::GET,
                 &format!("/heartbeat-runs/{run_id}/log?offset={offset}&limitBytes=262144"),
-                None,
+                None::<&()>,
             )
             .await?;
         if s == 200 {
@@ -132,10 +100,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         if args.debug {
             let (_, events) = api
-                .call(
+                .send_raw(
                     reqwest::Method::GET,
                     &format!("/heartbeat-runs/{run_id}/events?afterSeq={after_seq}"),
-                    None,
+                    None::<&()>,
                 )
                 .await?;
             for e in events.as_array().into_iter().flatten() {

@@ -4,6 +4,7 @@
 mod access;
 mod backups;
 mod cli;
+mod client;
 mod company;
 mod db;
 mod doctor;
