@@ -18,7 +18,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the server (embedded PostgreSQL unless DATABASE_URL is set).
-    Run,
+    Run {
+        /// Maintenance: the database and the API only; no agent runs, schedules, plugin
+        /// workers or scheduled backups (wakeups queue until a normal start).
+        #[arg(long)]
+        maintenance: bool,
+    },
     /// First-run setup, then start the server (`--yes` accepts every default).
     Onboard {
         /// Accept all defaults without asking.
@@ -28,6 +33,9 @@ pub enum Command {
     /// Database commands.
     #[command(subcommand)]
     Db(DbCommand),
+    /// PostgreSQL binaries: `postgres install` fetches a build for machines without one.
+    #[command(subcommand)]
+    Postgres(crate::postgres::PostgresCommand),
     /// Apply pending migrations (alias of `db migrate`).
     #[command(name = "db:migrate", hide = true)]
     DbMigrateAlias,
@@ -182,16 +190,35 @@ pub enum DbCommand {
         /// The backup file.
         file: std::path::PathBuf,
     },
+    /// psql on the instance's database (starting the embedded cluster if no server runs);
+    /// arguments after `--` go to psql (`db shell -- -c "select 1"`).
+    Shell {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// VACUUM (ANALYZE) the database: dead rows' space reusable, planner statistics fresh.
+    Vacuum {
+        /// VACUUM FULL: rewrite tables and return space to the OS (locks each table meanwhile).
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// ANALYZE the database: fresh planner statistics.
+    Analyze {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run => crate::run::run().await,
+        Command::Run { maintenance } => crate::run::run(maintenance).await,
         Command::Onboard { yes } => {
             if !yes {
                 crate::ui::info("Using defaults (interactive onboarding is not implemented; pass --yes to skip this note).");
             }
-            crate::run::run().await
+            crate::run::run(false).await
         }
         Command::Db(DbCommand::Migrate) | Command::DbMigrateAlias => crate::db::migrate().await,
         Command::Db(DbCommand::Status { json }) | Command::DbStatusAlias { json } => {
@@ -210,7 +237,20 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Db(DbCommand::Backups { dir }) => crate::backups::list(dir),
         Command::Db(DbCommand::Restore { file, yes }) => crate::backups::restore(file, yes).await,
         Command::Db(DbCommand::Verify { file }) => crate::backups::verify(file).await,
+        Command::Db(DbCommand::Shell { args }) => crate::db::shell(args).await,
+        Command::Db(DbCommand::Vacuum { full, json }) => {
+            let care = if full {
+                paperclip_postgres::maintenance::Care::VacuumFull
+            } else {
+                paperclip_postgres::maintenance::Care::Vacuum
+            };
+            crate::db::care(care, json).await
+        }
+        Command::Db(DbCommand::Analyze { json }) => {
+            crate::db::care(paperclip_postgres::maintenance::Care::Analyze, json).await
+        }
         Command::Doctor => crate::doctor::run().await,
+        Command::Postgres(cmd) => crate::postgres::run(cmd).await,
         Command::Configure {
             section,
             provider,

@@ -59,12 +59,19 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 "database mode",
                 "embedded PostgreSQL (DATABASE_URL is unset)",
             );
-            match PgBinaries::locate(e.bin_dir.as_deref()) {
-                Ok(b) => r.ok("postgresql binaries", format!("{} in {}", b.version, b.dir.display())),
+            let installed = settings.paths.postgres_dir();
+            match PgBinaries::locate(e.bin_dir.as_deref(), Some(&installed), None) {
+                Ok(b) => r.ok(
+                    "postgresql binaries",
+                    format!("{} in {}", b.version, b.dir.display()),
+                ),
                 Err(err) => r.fail(
                     "postgresql binaries",
                     err.to_string().lines().next().unwrap_or_default(),
-                    "apt-get install postgresql (Debian/Ubuntu), brew install postgresql@16 (macOS), or set PAPERCLIP_PG_BIN_DIR",
+                    format!(
+                        "{}, or paperclipai postgres install, or set PAPERCLIP_PG_BIN_DIR",
+                        paperclip_postgres::binaries::system_install_hint()
+                    ),
                 ),
             }
             match os_user::resolve(e.os_user.as_deref()) {

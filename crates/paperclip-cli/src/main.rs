@@ -10,6 +10,7 @@ mod db;
 mod doctor;
 mod heartbeat;
 mod plugins;
+mod postgres;
 mod run;
 mod secrets;
 mod target;

@@ -30,7 +30,7 @@ fn raise_open_file_limit() {
     }
 }
 
-pub async fn run() -> anyhow::Result<ExitCode> {
+pub async fn run(maintenance: bool) -> anyhow::Result<ExitCode> {
     let started_at = chrono::Utc::now();
     raise_open_file_limit();
     // First of all: a SIGTERM during startup then stops the server cleanly once it is up
@@ -108,12 +108,18 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     )
     .context("cannot assemble the server")?;
     config.started_at = started_at;
+    config.maintenance = maintenance;
     if !config.sandbox.landlock().enforced() {
         tracing::warn!("this kernel has no Landlock: plugin workers are not confined to their own files (docs/PLUGINS.md)");
     }
     let app = App::new(config);
     app.start_background();
     let addr = listener.local_addr()?;
+    if maintenance {
+        ui::info(
+            "Maintenance mode: no agent runs, schedules, plugin workers or scheduled backups.",
+        );
+    }
     ui::info(&format!("Paperclip listening on http://{addr}"));
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

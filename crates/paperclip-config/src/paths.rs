@@ -43,6 +43,11 @@ impl InstancePaths {
         })
     }
 
+    /// PostgreSQL builds `paperclipai postgres install` fetched, shared by the home's instances.
+    pub fn postgres_dir(&self) -> PathBuf {
+        self.home.join("postgres")
+    }
+
     /// Default embedded PostgreSQL data directory.
     pub fn db_dir(&self) -> PathBuf {
         self.root.join("db")

@@ -25,27 +25,37 @@ impl PgBinaries {
         self.dir.join(name)
     }
 
-    /// Finds the binaries: the explicit folder (no fallback if it is wrong), then
-    /// `pg_config --bindir`, `PATH`, the newest `/usr/lib/postgresql/*/bin`, and common macOS
-    /// locations. The first folder with PostgreSQL ≥ 15 wins.
-    pub fn locate(explicit: Option<&Path>) -> Result<Self> {
+    /// Finds the binaries: the explicit folder (no fallback if it is wrong); else the builds
+    /// `paperclipai postgres install` put under `installed` (newest first), `pg_config
+    /// --bindir`, `PATH`, the newest `/usr/lib/postgresql/*/bin`, and common macOS locations.
+    /// With `want_major` (an existing cluster's version) the first folder of that major wins,
+    /// so installing a newer build never strands a cluster; otherwise the first of ≥ 15.
+    pub fn locate(
+        explicit: Option<&Path>,
+        installed: Option<&Path>,
+        want_major: Option<u32>,
+    ) -> Result<Self> {
         if let Some(dir) = explicit {
             let found = probe(dir).ok_or_else(|| DbError::BinariesNotFound {
                 searched: format!("{} (PAPERCLIP_PG_BIN_DIR)", dir.display()),
+                system_hint: system_install_hint(),
             })?;
             return check_min(found);
         }
-        let candidates = candidates();
-        let mut too_old = None;
-        for dir in &candidates {
-            if let Some(found) = probe(dir) {
-                if found.major >= MIN_MAJOR {
-                    return Ok(found);
-                }
-                too_old.get_or_insert(found);
+        let mut candidates: Vec<PathBuf> = installed
+            .map(crate::provision::installed_bin_dirs)
+            .unwrap_or_default();
+        candidates.extend(candidates_on_system());
+        let found: Vec<PgBinaries> = candidates.iter().filter_map(|d| probe(d)).collect();
+        if let Some(m) = want_major {
+            if let Some(b) = found.iter().find(|b| b.major == m) {
+                return Ok(b.clone());
             }
         }
-        match too_old {
+        if let Some(b) = found.iter().find(|b| b.major >= MIN_MAJOR) {
+            return Ok(b.clone());
+        }
+        match found.into_iter().next() {
             Some(old) => check_min(old),
             None => Err(DbError::BinariesNotFound {
                 searched: candidates
@@ -53,8 +63,44 @@ impl PgBinaries {
                     .map(|d| d.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
+                system_hint: system_install_hint(),
             }),
         }
+    }
+}
+
+/// The package-manager line that installs PostgreSQL here, from `/etc/os-release`.
+pub fn system_install_hint() -> String {
+    if cfg!(target_os = "macos") {
+        return "brew install postgresql@17".into();
+    }
+    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    install_hint_for(&release)
+}
+
+/// The install line for a Linux distribution described by an os-release text.
+pub fn install_hint_for(os_release: &str) -> String {
+    let field = |k: &str| {
+        os_release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let ids = format!("{} {}", field("ID"), field("ID_LIKE"));
+    let has = |id: &str| ids.split_whitespace().any(|i| i == id);
+    if has("debian") || has("ubuntu") {
+        "sudo apt-get install postgresql".into()
+    } else if has("fedora") || has("rhel") || has("centos") {
+        "sudo dnf install postgresql-server".into()
+    } else if has("alpine") {
+        "sudo apk add postgresql".into()
+    } else if has("arch") {
+        "sudo pacman -S postgresql".into()
+    } else if has("suse") || has("opensuse") {
+        "sudo zypper install postgresql-server".into()
+    } else {
+        "install PostgreSQL 15 or newer (server package)".into()
     }
 }
 
@@ -64,15 +110,25 @@ pub fn locate_client(explicit: Option<&Path>, server_major: u32, tool: &str) -> 
     let mut found: Vec<PgBinaries> = explicit
         .map(Path::to_path_buf)
         .into_iter()
-        .chain(candidates())
+        .chain(candidates_on_system())
         .filter(|d| d.join(tool).is_file())
         .filter_map(|d| probe_client(&d, tool))
         .filter(|b| b.major >= server_major)
         .collect();
     found.sort_by_key(|b| (b.major != server_major, std::cmp::Reverse(b.major)));
-    found.into_iter().next().ok_or_else(|| DbError::BinariesNotFound {
-        searched: format!("{tool} for PostgreSQL {server_major} or newer (install postgresql-client-{server_major})"),
-    })
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| DbError::ClientToolNotFound {
+            tool: tool.into(),
+            major: server_major,
+            searched: "PAPERCLIP_PG_BIN_DIR, pg_config, PATH, /usr/lib/postgresql/*/bin".into(),
+            hint: if cfg!(target_os = "macos") {
+                format!("brew install postgresql@{server_major}")
+            } else {
+                format!("the postgresql-client-{server_major} package (Debian/Ubuntu), or postgresql{server_major} on other systems")
+            },
+        })
 }
 
 /// Version of `dir/tool` from its `--version` output, e.g.
@@ -102,7 +158,7 @@ fn check_min(b: PgBinaries) -> Result<PgBinaries> {
     Ok(b)
 }
 
-fn candidates() -> Vec<PathBuf> {
+fn candidates_on_system() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         if out.status.success() {
@@ -168,17 +224,34 @@ mod tests {
     #[test]
     fn an_explicit_folder_without_binaries_is_an_error_not_a_fallback() {
         let dir = tempfile::tempdir().unwrap();
-        let err = PgBinaries::locate(Some(dir.path()))
+        let err = PgBinaries::locate(Some(dir.path()), None, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("PAPERCLIP_PG_BIN_DIR"), "{err}");
         assert!(err.contains("apt-get install postgresql"), "{err}");
+        assert!(err.contains("paperclipai postgres install"), "{err}");
     }
 
     #[test]
     fn finds_installed_binaries_of_a_supported_version() {
-        let b = PgBinaries::locate(None).expect("PostgreSQL binaries are installed for tests");
+        let b = PgBinaries::locate(None, None, None)
+            .expect("PostgreSQL binaries are installed for tests");
         assert!(b.major >= MIN_MAJOR);
         assert!(b.tool("initdb").is_file());
+    }
+
+    #[test]
+    fn the_install_line_follows_the_distribution() {
+        let debian = "PRETTY_NAME=\"Debian GNU/Linux 12\"\nID=debian\n";
+        assert_eq!(install_hint_for(debian), "sudo apt-get install postgresql");
+        let mint = "ID=linuxmint\nID_LIKE=\"ubuntu debian\"\n";
+        assert_eq!(install_hint_for(mint), "sudo apt-get install postgresql");
+        let rocky = "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n";
+        assert_eq!(
+            install_hint_for(rocky),
+            "sudo dnf install postgresql-server"
+        );
+        assert_eq!(install_hint_for("ID=alpine\n"), "sudo apk add postgresql");
+        assert!(install_hint_for("ID=plan9\n").contains("PostgreSQL 15 or newer"));
     }
 }

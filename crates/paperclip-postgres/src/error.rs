@@ -6,10 +6,15 @@ use std::path::PathBuf;
 pub enum DbError {
     #[error(
         "PostgreSQL server binaries (initdb, postgres) were not found; searched: {searched}.\n\
-         Install them: Debian/Ubuntu `apt-get install postgresql`, macOS `brew install postgresql@16`;\n\
-         or set PAPERCLIP_PG_BIN_DIR to the folder holding initdb and postgres, or set DATABASE_URL to use an external PostgreSQL."
+         Install them, either:\n  \
+         - with this system's package manager: {system_hint}\n  \
+         - or as Paperclip's own copy (PostgreSQL 17, no root needed): paperclipai postgres install\n\
+         Or set PAPERCLIP_PG_BIN_DIR to the folder holding initdb and postgres, or set DATABASE_URL to use an external PostgreSQL."
     )]
-    BinariesNotFound { searched: String },
+    BinariesNotFound {
+        searched: String,
+        system_hint: String,
+    },
 
     #[error("PostgreSQL {version} in {dir} is too old: Paperclip needs PostgreSQL 15 or newer")]
     BinariesTooOld { dir: PathBuf, version: String },
@@ -44,6 +49,26 @@ pub enum DbError {
     /// The database is known to be down (fail fast, HTTP 503).
     #[error("{0}")]
     Unavailable(String),
+
+    /// A client tool (`pg_dump`, `pg_restore`, `psql`) able to talk to the server is missing.
+    #[error(
+        "{tool} for PostgreSQL {major} or newer was not found; searched: {searched}.\n\
+             Install the client tools: {hint}"
+    )]
+    ClientToolNotFound {
+        tool: String,
+        major: u32,
+        searched: String,
+        hint: String,
+    },
+
+    /// `db vacuum` / `db analyze` could not run.
+    #[error("{0}")]
+    Maintenance(String),
+
+    /// `postgres install` could not fetch, verify or unpack a build.
+    #[error("{0}")]
+    Provision(String),
 
     #[error(transparent)]
     Sandbox(#[from] paperclip_sandbox::SandboxError),

@@ -22,8 +22,10 @@ pub mod binaries;
 pub mod embedded;
 mod error;
 mod instance_lock;
+pub mod maintenance;
 pub mod migrate;
 pub mod pool;
+pub mod provision;
 mod target;
 pub mod url;
 

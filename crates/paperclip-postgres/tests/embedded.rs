@@ -15,6 +15,7 @@ fn options(root: &Path, port: u16) -> StartOptions {
         port,
         bin_dir: None,
         os_user: None,
+        installed: None,
         credentials_file: root.join("secrets").join("embedded-postgres.json"),
         log_file: root.join("logs").join("postgres.log"),
     }

@@ -55,6 +55,8 @@ pub struct AppConfig {
     pub files: crate::files::Files,
     /// `DELETE /api/companies/:id` is allowed.
     pub company_deletion: bool,
+    /// `run --maintenance`: the API answers, but no agent runs and no schedule fires.
+    pub maintenance: bool,
 }
 
 /// Why a server could not be assembled.
@@ -78,6 +80,7 @@ impl AppConfig {
         Ok(Self {
             files: crate::files::Files::open(&settings.storage)?,
             company_deletion: settings.server.company_deletion,
+            maintenance: false,
             engine: EngineConfig::new(
                 settings.paths.run_logs_dir(),
                 migration_url.clone(),
@@ -126,6 +129,7 @@ impl AppConfig {
                 instance.join("data").join("storage"),
             ))?,
             company_deletion: true,
+            maintenance: false,
             // A test database may be shared by several servers (replica tests): leases decide.
             engine: EngineConfig::new(
                 instance.join("data").join("run-logs"),
@@ -207,6 +211,7 @@ impl App {
                     database_mode: cfg.database_mode,
                     started_at: chrono::Utc::now(),
                     company_deletion: cfg.company_deletion,
+                    maintenance: cfg.maintenance,
                 }),
                 secrets,
                 backup: Arc::new(cfg.backup),
@@ -221,14 +226,6 @@ impl App {
     /// ready plugins; every replica reconciles against the database), the heartbeat engine (its
     /// claim loop, leases and timer) and scheduled backups.
     pub fn start_background(&self) {
-        let plugins = self.state.plugins.clone();
-        self.state.tasks.service("pluginReconciler", move || {
-            plugins.clone().reconcile_forever()
-        });
-        let engine = self.state.runs.clone();
-        self.state
-            .tasks
-            .service("heartbeatEngine", move || engine.clone().claim_forever());
         let hub = self.state.live.clone();
         self.state
             .tasks
@@ -249,6 +246,20 @@ impl App {
                 })
             },
         );
+        if self.state.info.maintenance {
+            // Maintenance: the database and the API, nothing that acts on its own. Wakeups
+            // queue and routines wait; a normal start picks them up.
+            tracing::warn!("maintenance mode: no agent runs, schedules, plugin workers or scheduled backups in this process");
+            return;
+        }
+        let plugins = self.state.plugins.clone();
+        self.state.tasks.service("pluginReconciler", move || {
+            plugins.clone().reconcile_forever()
+        });
+        let engine = self.state.runs.clone();
+        self.state
+            .tasks
+            .service("heartbeatEngine", move || engine.clone().claim_forever());
         let engine = self.state.runs.clone();
         self.state.tasks.every(
             "heartbeatLeases",

@@ -35,6 +35,12 @@ pub async fn report(state: &AppState) -> Result<Health, Down> {
     let b = &state.backup;
     let backup = paperclip_backup::health(&b.dir, b.enabled, b.interval_minutes);
     let mut warnings = backup.warnings.clone();
+    if info.maintenance {
+        warnings.push(Warning {
+            code: "maintenance_mode".into(),
+            message: "started with --maintenance: agents do not run and schedules do not fire until a normal start".into(),
+        });
+    }
     let pool = state.db.pool_state();
     if pool.saturated() {
         warnings.push(Warning {

@@ -56,6 +56,8 @@ pub struct ServerInfo {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// `DELETE /api/companies/:id` is allowed (`PAPERCLIP_ENABLE_COMPANY_DELETION`).
     pub company_deletion: bool,
+    /// `run --maintenance`: no agent runs, schedules, plugin workers or scheduled backups.
+    pub maintenance: bool,
 }
 
 /// Backup configuration of this server.

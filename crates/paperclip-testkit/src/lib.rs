@@ -54,6 +54,7 @@ fn start_cluster() -> TestCluster {
         port: free_port(),
         bin_dir: None,
         os_user: None,
+        installed: None,
         credentials_file: root.join("secrets").join("embedded-postgres.json"),
         log_file: root.join("postgres.log"),
     };

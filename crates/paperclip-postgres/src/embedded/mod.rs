@@ -49,6 +49,8 @@ pub struct StartOptions {
     pub port: u16,
     /// Explicit binaries folder.
     pub bin_dir: Option<PathBuf>,
+    /// Where `paperclipai postgres install` puts builds (`<PAPERCLIP_HOME>/postgres`).
+    pub installed: Option<PathBuf>,
     /// OS account to run as when root.
     pub os_user: Option<String>,
     /// Where the generated credentials live (0600).
@@ -67,6 +69,7 @@ impl StartOptions {
             data_dir: e.data_dir.clone(),
             port: e.port,
             bin_dir: e.bin_dir.clone(),
+            installed: Some(paths.postgres_dir()),
             os_user: e.os_user.clone(),
             credentials_file: paths.secrets_dir().join("embedded-postgres.json"),
             log_file: paths.logs_dir().join("postgres.log"),
@@ -96,16 +99,22 @@ pub struct EmbeddedPostgres {
 impl EmbeddedPostgres {
     /// Starts (initializing if needed) the cluster. See the module docs for the steps.
     pub async fn start(opts: &StartOptions) -> Result<Self> {
-        let bins = PgBinaries::locate(opts.bin_dir.as_deref())?;
+        let bins = locate(opts)?;
         let run_as = os_user::resolve(opts.os_user.as_deref())?;
         let data_dir = &opts.data_dir;
         if let Some(parent) = data_dir.parent() {
             fs::create_dir_all(parent).map_err(DbError::io("cannot create", parent))?;
         }
         if let Some(r) = &run_as {
-            for dir in r.ensure_traversable(data_dir)? {
+            // The binaries too: an installed build lives under the Paperclip home.
+            let postgres = bins.tool("postgres");
+            for dir in r
+                .ensure_traversable(data_dir)?
+                .into_iter()
+                .chain(r.ensure_traversable(&postgres)?)
+            {
                 tracing::warn!(
-                    "added the search (x) permission for others on {dir} so the {} account can reach the data directory",
+                    "added the search (x) permission for others on {dir} so the {} account can reach the data directory and binaries",
                     r.name
                 );
             }
@@ -202,7 +211,7 @@ impl EmbeddedPostgres {
     /// Connects to the cluster a running Paperclip owns (for CLI commands run beside a
     /// server), after proving it serves this data directory.
     pub async fn attach(opts: &StartOptions) -> Result<Self> {
-        let bins = PgBinaries::locate(opts.bin_dir.as_deref())?;
+        let bins = locate(opts)?;
         let creds = existing_credentials(&opts.credentials_file)?;
         let Existing::Live {
             pid,
@@ -579,4 +588,13 @@ impl LogFile {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
+}
+
+/// The binaries for this cluster: of its major version when it exists.
+fn locate(opts: &StartOptions) -> Result<PgBinaries> {
+    let want = match cluster::classify(&opts.data_dir) {
+        Ok(DataDirState::Cluster { major }) => Some(major),
+        _ => None,
+    };
+    PgBinaries::locate(opts.bin_dir.as_deref(), opts.installed.as_deref(), want)
 }
