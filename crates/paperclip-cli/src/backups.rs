@@ -41,6 +41,10 @@ pub async fn backup(
             dir.display()
         ));
     }
+    let shown = ui::Activity::start(
+        "pg_dump",
+        (!as_json).then(|| (dir.clone(), dump_partial as fn(&str) -> bool)),
+    );
     let out = backup::create(&backup::Options {
         url: &target.migration_url,
         dir: &dir,
@@ -50,6 +54,7 @@ pub async fn backup(
         trigger: "cli",
     })
     .await;
+    drop(shown);
     target.shutdown()?;
     let out = out?;
     if as_json {
@@ -175,7 +180,9 @@ pub async fn restore(file: PathBuf, yes: bool) -> anyhow::Result<ExitCode> {
             "1/3 Restoring {} into a new database {restored}…",
             file.display()
         ));
+        let shown = ui::Activity::start("pg_restore", None);
         restore::restore_into(&admin, &restored, &file, bin_dir(&settings).as_deref()).await?;
+        drop(shown);
         ui::info("2/3 Verifying (migration ledger, row counts)…");
         let restored_url = paperclip_postgres::url::with_database(&target.migration_url, &restored);
         let v = match restore::verify(&restored_url, meta.as_ref()).await {
@@ -219,6 +226,7 @@ pub async fn verify(file: PathBuf) -> anyhow::Result<ExitCode> {
     );
     let meta = read_meta(&file);
     let result = async {
+        let _shown = ui::Activity::start("Restoring into a scratch database", None);
         restore::restore_into(&admin, &scratch, &file, bin_dir(&settings).as_deref()).await?;
         let v = restore::verify(
             &paperclip_postgres::url::with_database(&target.migration_url, &scratch),
@@ -262,6 +270,7 @@ pub async fn before_migrate(settings: &Settings, target: &Target) -> anyhow::Res
         "Backing up before applying {} migration(s)…",
         status.pending.len()
     ));
+    let shown = ui::Activity::start("pg_dump", Some((settings.backup.dir.clone(), dump_partial)));
     let out = backup::create(&backup::Options {
         url: &target.migration_url,
         dir: &settings.backup.dir,
@@ -271,7 +280,14 @@ pub async fn before_migrate(settings: &Settings, target: &Target) -> anyhow::Res
         trigger: "pre-migrate",
     })
     .await
-    .context("the backup before migrating failed; fix it, or set PAPERCLIP_DB_BACKUP_BEFORE_MIGRATE=false to migrate without one")?;
+    .context("the backup before migrating failed; fix it, or set PAPERCLIP_DB_BACKUP_BEFORE_MIGRATE=false to migrate without one");
+    drop(shown);
+    let out = out?;
     ui::info(&format!("Backup: {}", out.backup_file.display()));
     Ok(())
+}
+
+/// The file a running backup writes.
+fn dump_partial(name: &str) -> bool {
+    name.ends_with(".dump.partial")
 }

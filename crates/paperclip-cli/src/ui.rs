@@ -57,3 +57,57 @@ pub fn ask(question: &str) -> String {
     let _ = std::io::stdin().read_line(&mut answer);
     answer.trim().to_string()
 }
+
+/// Long work on a terminal: a spinner with the elapsed time, and the size of a file being
+/// written when one is named. Nothing is drawn when stderr is not a terminal (logs, CI,
+/// scripts), where the surrounding lines already say what happens.
+pub struct Activity(Option<indicatif::ProgressBar>);
+
+/// A folder, and which of its files is the one being written.
+pub type Growing = (std::path::PathBuf, fn(&str) -> bool);
+
+impl Activity {
+    /// Starts showing `message`; `growing` is polled for the size written so far (its newest
+    /// file matching the predicate, in a folder).
+    pub fn start(message: &str, growing: Option<Growing>) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        if let Some((dir, matches)) = growing {
+            let b = bar.clone();
+            let base = message.to_string();
+            std::thread::spawn(move || {
+                while !b.is_finished() {
+                    let size = std::fs::read_dir(&dir)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .filter(|e| matches(&e.file_name().to_string_lossy()))
+                        .filter_map(|e| e.metadata().ok())
+                        .max_by_key(|m| m.modified().ok())
+                        .map(|m| m.len());
+                    if let Some(s) = size {
+                        b.set_message(format!("{base} {}", indicatif::HumanBytes(s)));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+            });
+        }
+        Self(Some(bar))
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
