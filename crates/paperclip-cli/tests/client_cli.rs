@@ -41,24 +41,15 @@ fn refused(inst: &Instance, server: &Server, args: &[&str]) -> String {
     stderr(&out)
 }
 
-async fn post(server: &Server, path: &str, body: Value) -> Value {
-    let res = reqwest::Client::new()
-        .post(server.url(&format!("/api{path}")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "{path}: {}", res.status());
-    res.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn every_client_command_against_a_real_server() {
     let inst = Instance::new();
     let server = inst.start();
 
     // Companies.
-    let c = post(&server, "/companies", json!({"name": "Client Co"})).await;
+    let c = server
+        .post("/companies", json!({"name": "Client Co"}))
+        .await;
     let cid = c["id"].as_str().unwrap().to_string();
     let list = cli(&inst, &server, &["company", "list"]);
     assert!(list.starts_with("ID "), "{list}");
@@ -68,14 +59,14 @@ async fn every_client_command_against_a_real_server() {
     assert!(cli(&inst, &server, &["company", "get", &cid]).contains("monthly budget"));
 
     // Agents.
-    let a = post(
-        &server,
-        &format!("/companies/{cid}/agents"),
-        json!({"name": "Builder", "role": "engineer", "adapterType": "process",
+    let a = server
+        .post(
+            &format!("/companies/{cid}/agents"),
+            json!({"name": "Builder", "role": "engineer", "adapterType": "process",
                "adapterConfig": {"command": "true"},
                "runtimeConfig": {"heartbeat": {"enabled": false}}}),
-    )
-    .await;
+        )
+        .await;
     let aid = a["id"].as_str().unwrap().to_string();
     let agents = cli(&inst, &server, &["agent", "list", "--company-id", &cid]);
     assert!(
@@ -191,12 +182,12 @@ async fn every_client_command_against_a_real_server() {
     assert_eq!(comments.as_array().unwrap().len(), 2);
 
     // Approvals.
-    let ap = post(
-        &server,
-        &format!("/companies/{cid}/approvals"),
-        json!({"type": "approve_ceo_strategy", "payload": {"plan": "grow"}}),
-    )
-    .await;
+    let ap = server
+        .post(
+            &format!("/companies/{cid}/approvals"),
+            json!({"type": "approve_ceo_strategy", "payload": {"plan": "grow"}}),
+        )
+        .await;
     let apid = ap["id"].as_str().unwrap().to_string();
     let pending = cli(
         &inst,
@@ -220,12 +211,12 @@ async fn every_client_command_against_a_real_server() {
     assert_eq!(approved["decisionNote"], "go");
     let again = refused(&inst, &server, &["approval", "reject", &apid]);
     assert!(again.contains("refused it (4"), "{again}");
-    let ap2 = post(
-        &server,
-        &format!("/companies/{cid}/approvals"),
-        json!({"type": "approve_ceo_strategy", "payload": {"plan": "shrink"}}),
-    )
-    .await;
+    let ap2 = server
+        .post(
+            &format!("/companies/{cid}/approvals"),
+            json!({"type": "approve_ceo_strategy", "payload": {"plan": "shrink"}}),
+        )
+        .await;
     let rejected = cli(
         &inst,
         &server,

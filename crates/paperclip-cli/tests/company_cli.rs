@@ -43,18 +43,6 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
 
-/// Runs the CLI; panics with its output unless it succeeds.
-fn ok(inst: &Instance, args: &[&str]) -> String {
-    let out = inst.output(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Runs the CLI expecting a refusal; answers its error text.
 fn refused(inst: &Instance, args: &[&str]) -> String {
     let out = inst.output(args);
@@ -126,7 +114,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
     // Export beside the running server.
     let bundle = inst.home.path().join("bundle.ndjson");
     let bundle_s = bundle.display().to_string();
-    ok(&inst, &["company", "export", &cid, "--out", &bundle_s]);
+    inst.ok(&["company", "export", &cid, "--out", &bundle_s]);
     let text = std::fs::read_to_string(&bundle).unwrap();
     assert!(!bundle.with_extension("partial").exists());
     let lines: Vec<Value> = text
@@ -144,28 +132,23 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
 
     // A preview writes nothing.
     let before = api.companies().await.len();
-    let preview: Value = serde_json::from_str(&ok(
-        &inst,
-        &[
-            "company",
-            "import",
-            &bundle_s,
-            "--preview",
-            "--name",
-            "Copy",
-        ],
-    ))
+    let preview: Value = serde_json::from_str(&inst.ok(&[
+        "company",
+        "import",
+        &bundle_s,
+        "--preview",
+        "--name",
+        "Copy",
+    ]))
     .unwrap();
     assert_eq!(preview["counts"]["issues"], 30);
     assert_eq!(preview["companyName"], "Copy");
     assert_eq!(api.companies().await.len(), before);
 
     // A copy: a new company with the work, renumbered, the file's bytes, no secret value.
-    let done: Value = serde_json::from_str(&ok(
-        &inst,
-        &["company", "import", &bundle_s, "--name", "Copy"],
-    ))
-    .unwrap();
+    let done: Value =
+        serde_json::from_str(&inst.ok(&["company", "import", &bundle_s, "--name", "Copy"]))
+            .unwrap();
     let copy = done["companyId"].as_str().unwrap().to_string();
     assert_ne!(copy, cid);
     let copied = api.get(&format!("/companies/{copy}/issues")).await;
@@ -191,19 +174,16 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
 
     // Into the same company: the label, agent and secret collide; skip by default, but the
     // label is renamed by a per-object choice from the preview.
-    let preview: Value = serde_json::from_str(&ok(
-        &inst,
-        &[
-            "company",
-            "import",
-            &bundle_s,
-            "--company-id",
-            &cid,
-            "--collisions",
-            "skip",
-            "--preview",
-        ],
-    ))
+    let preview: Value = serde_json::from_str(&inst.ok(&[
+        "company",
+        "import",
+        &bundle_s,
+        "--company-id",
+        &cid,
+        "--collisions",
+        "skip",
+        "--preview",
+    ]))
     .unwrap();
     let objects: Vec<&str> = preview["collisions"]
         .as_array()
@@ -215,20 +195,17 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
     assert!(objects.contains(&label_object.as_str()), "{preview}");
     assert!(objects.contains(&format!("agents:{}", id(&agent)).as_str()));
     let decide = format!("{label_object}=rename");
-    ok(
-        &inst,
-        &[
-            "company",
-            "import",
-            &bundle_s,
-            "--company-id",
-            &cid,
-            "--collisions",
-            "skip",
-            "--decide",
-            &decide,
-        ],
-    );
+    inst.ok(&[
+        "company",
+        "import",
+        &bundle_s,
+        "--company-id",
+        &cid,
+        "--collisions",
+        "skip",
+        "--decide",
+        &decide,
+    ]);
     let labels = api.get(&format!("/companies/{cid}/labels")).await;
     let names: Vec<&str> = labels
         .as_array()
@@ -253,16 +230,13 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
 
     // Without a server: the CLI starts the cluster itself; the copy exports like the original.
     let again = inst.home.path().join("copy.ndjson");
-    ok(
-        &inst,
-        &[
-            "company",
-            "export",
-            &copy,
-            "--out",
-            &again.display().to_string(),
-        ],
-    );
+    inst.ok(&[
+        "company",
+        "export",
+        &copy,
+        "--out",
+        &again.display().to_string(),
+    ]);
     let a: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     let b: Value = serde_json::from_str(
         std::fs::read_to_string(&again)
@@ -291,7 +265,7 @@ async fn refusals_name_what_was_wrong_and_write_nothing() {
     }
     let bundle = inst.home.path().join("small.ndjson");
     let bundle_s = bundle.display().to_string();
-    ok(&inst, &["company", "export", &cid, "--out", &bundle_s]);
+    inst.ok(&["company", "export", &cid, "--out", &bundle_s]);
 
     let e = refused(&inst, &["company", "export", "not-a-uuid"]);
     assert!(e.contains("UUID"), "{e}");

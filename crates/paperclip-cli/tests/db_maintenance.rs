@@ -9,36 +9,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 
-fn ok(inst: &Instance, args: &[&str]) -> String {
-    let out = inst.output(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-async fn post(server: &Server, path: &str, body: Value) -> Value {
-    let res = reqwest::Client::new()
-        .post(server.url(&format!("/api{path}")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "{path}: {}", res.status());
-    res.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn db_shell_runs_psql_on_the_instance_with_or_without_a_server() {
     let inst = Instance::new();
     // No server, not even a cluster yet: the CLI makes and starts it for psql, stops it after.
-    let out = ok(
-        &inst,
-        &["db", "shell", "--", "-tAc", "select current_database()"],
-    );
+    let out = inst.ok(&["db", "shell", "--", "-tAc", "select current_database()"]);
     assert_eq!(out.trim(), "paperclip");
     assert!(
         !inst.root().join("db/postmaster.pid").exists(),
@@ -46,11 +21,8 @@ async fn db_shell_runs_psql_on_the_instance_with_or_without_a_server() {
     );
     // Beside a server: attaches to its cluster and sees its writes.
     let server = inst.start();
-    post(&server, "/companies", json!({"name": "Shell Co"})).await;
-    let out = ok(
-        &inst,
-        &["db", "shell", "--", "-tAc", "select name from companies"],
-    );
+    server.post("/companies", json!({"name": "Shell Co"})).await;
+    let out = inst.ok(&["db", "shell", "--", "-tAc", "select name from companies"]);
     assert_eq!(out.trim(), "Shell Co");
     // psql's own exit code comes back.
     let bad = inst.output(&[
@@ -71,9 +43,7 @@ async fn db_shell_runs_psql_on_the_instance_with_or_without_a_server() {
 async fn vacuum_and_analyze_report_what_they_changed() {
     let inst = Instance::new();
     let server = inst.start();
-    ok(
-        &inst,
-        &[
+    inst.ok(&[
             "db",
             "shell",
             "--",
@@ -84,15 +54,15 @@ async fn vacuum_and_analyze_report_what_they_changed() {
             "delete from scratch",
         ],
     );
-    let analyzed: Value = serde_json::from_str(&ok(&inst, &["db", "analyze", "--json"])).unwrap();
+    let analyzed: Value = serde_json::from_str(&inst.ok(&["db", "analyze", "--json"])).unwrap();
     assert!(analyzed["databaseBytesAfter"].as_i64().unwrap() > 0);
-    let vacuumed: Value = serde_json::from_str(&ok(&inst, &["db", "vacuum", "--json"])).unwrap();
+    let vacuumed: Value = serde_json::from_str(&inst.ok(&["db", "vacuum", "--json"])).unwrap();
     assert!(vacuumed["tookMs"].is_number(), "{vacuumed}");
-    let before = ok(&inst, &["db", "vacuum", "--full"]);
+    let before = inst.ok(&["db", "vacuum", "--full"]);
     assert!(before.starts_with("VACUUM (FULL, ANALYZE)"), "{before}");
     assert!(before.contains("largest tables:"), "{before}");
     let full: Value =
-        serde_json::from_str(&ok(&inst, &["db", "vacuum", "--full", "--json"])).unwrap();
+        serde_json::from_str(&inst.ok(&["db", "vacuum", "--full", "--json"])).unwrap();
     let size = |v: &Value, t: &str| {
         v["largest"]
             .as_array()
@@ -116,15 +86,15 @@ async fn maintenance_mode_serves_the_api_and_runs_no_agent() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     let server = inst.start();
-    let c = post(&server, "/companies", json!({"name": "Quiet Co"})).await;
-    let a = post(
-        &server,
-        &format!("/companies/{}/agents", c["id"].as_str().unwrap()),
-        json!({"name": "Waiter", "adapterConfig": {"command": "sh",
+    let c = server.post("/companies", json!({"name": "Quiet Co"})).await;
+    let a = server
+        .post(
+            &format!("/companies/{}/agents", c["id"].as_str().unwrap()),
+            json!({"name": "Waiter", "adapterConfig": {"command": "sh",
                "args": ["-c", format!("touch {}", marker.display())]},
                "runtimeConfig": {"heartbeat": {"enabled": false}}}),
-    )
-    .await;
+        )
+        .await;
     let agent = a["id"].as_str().unwrap().to_string();
     server.stop();
 

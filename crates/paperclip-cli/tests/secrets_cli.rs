@@ -9,17 +9,6 @@ use serde_json::{json, Value};
 
 const VALUE: &str = "sk-cli-91bd27c4";
 
-async fn post(server: &Server, path: &str, body: Value) -> Value {
-    let res = reqwest::Client::new()
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "{path}: {}", res.status());
-    res.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn the_key_file_is_created_0600_checked_and_never_leaks() {
     let inst = Instance::new();
@@ -37,21 +26,21 @@ async fn the_key_file_is_created_0600_checked_and_never_leaks() {
         key_file.display().to_string()
     );
 
-    let company = post(&server, "/api/companies", json!({"name": "Cli Co"})).await;
+    let company = server.post("/companies", json!({"name": "Cli Co"})).await;
     let cid = company["id"].as_str().unwrap();
-    let secret = post(
-        &server,
-        &format!("/api/companies/{cid}/secrets"),
-        json!({"name": "openai", "value": VALUE}),
-    )
-    .await;
+    let secret = server
+        .post(
+            &format!("/companies/{cid}/secrets"),
+            json!({"name": "openai", "value": VALUE}),
+        )
+        .await;
     assert!(!secret.to_string().contains(VALUE));
-    post(
-        &server,
-        &format!("/api/companies/{cid}/agents"),
-        json!({"name": "Legacy", "adapterConfig": {"env": {"GITHUB_TOKEN": "ghp_cli_inline"}}}),
-    )
-    .await;
+    server
+        .post(
+            &format!("/companies/{cid}/agents"),
+            json!({"name": "Legacy", "adapterConfig": {"env": {"GITHUB_TOKEN": "ghp_cli_inline"}}}),
+        )
+        .await;
 
     // Dry run, then apply, on the embedded instance while the server runs.
     let out = inst.output(&["secrets", "migrate-inline-env"]);

@@ -65,6 +65,18 @@ impl Instance {
         self.command(args).output().unwrap()
     }
 
+    /// Runs a command; panics with its output unless it succeeds; answers its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Starts `paperclipai run` and waits until it listens.
     pub fn start(&self) -> Server {
         self.try_start()
@@ -141,6 +153,18 @@ impl Server {
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// POSTs JSON to `/api{path}`; panics unless the answer is a success.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let res = reqwest::Client::new()
+            .post(self.url(&format!("/api{path}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.json().await.unwrap()
     }
 
     pub fn log(&self) -> String {
