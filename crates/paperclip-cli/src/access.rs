@@ -46,7 +46,7 @@ pub enum TokenCommand {
     #[command(subcommand)]
     Board(BoardTokenCommand),
     /// API keys of an agent, over the API.
-    Agent(crate::cli::Client<crate::client::agents::AgentTokenCommand>),
+    Agent(crate::client::Client<crate::client::agents::AgentTokenCommand>),
 }
 
 #[derive(Debug, Subcommand)]

@@ -92,13 +92,13 @@ pub enum Command {
     #[command(subcommand)]
     Token(crate::access::TokenCommand),
     /// Companies: `company list|get` over the API; `company export|import` as bundle files.
-    Company(Client<crate::company::CompanyCommand>),
+    Company(crate::client::Client<crate::company::CompanyCommand>),
     /// Agents over the API: list, get, wake, pause, resume.
-    Agent(Client<crate::client::agents::AgentCommand>),
+    Agent(crate::client::Client<crate::client::agents::AgentCommand>),
     /// Issues over the API: list, get, create, update, comment, checkout.
-    Issue(Client<crate::client::issues::IssueCommand>),
+    Issue(crate::client::Client<crate::client::issues::IssueCommand>),
     /// Approvals over the API: list, approve, reject.
-    Approval(Client<crate::client::others::ApprovalCommand>),
+    Approval(crate::client::Client<crate::client::others::ApprovalCommand>),
     /// Exit 0 when the server and its database answer (`/api/health`).
     Health(crate::client::ClientArgs),
     /// Print a shell completion script (`paperclipai completions bash > /etc/bash_completion.d/paperclipai`).
@@ -117,15 +117,6 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
-}
-
-/// A command group that talks to a server's API: where it is, and the subcommand.
-#[derive(Debug, clap::Args)]
-pub struct Client<C: Subcommand> {
-    #[command(flatten)]
-    pub api: crate::client::ClientArgs,
-    #[command(subcommand)]
-    pub command: C,
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,15 @@ pub struct ClientArgs {
     pub json: bool,
 }
 
+/// A command group that talks to a server's API: where it is, and the subcommand.
+#[derive(Debug, clap::Args)]
+pub struct Client<C: clap::Subcommand> {
+    #[command(flatten)]
+    pub api: ClientArgs,
+    #[command(subcommand)]
+    pub command: C,
+}
+
 /// A server's API.
 pub struct Api {
     base: String,

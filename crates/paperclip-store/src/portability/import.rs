@@ -16,11 +16,12 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::collide::{collision, existing_names, Collision, Decisions};
 use super::run::Run;
 use super::{Blobs, Counts, Manifest, Record, FORMAT, TABLES, VERSION};
 use crate::activity::{self, Entry};
 use crate::{Actor, Result, StoreError};
-use paperclip_postgres::pool::{q, qa, qs};
+use paperclip_postgres::pool::{q, qs};
 
 /// Where a bundle's lines come from.
 pub trait Source: Send {
@@ -35,51 +36,6 @@ pub enum Target {
     NewCompany { name: Option<String> },
     /// An existing company: objects that collide by name are decided per object.
     Existing { company_id: Uuid },
-}
-
-/// What to do with a bundle object whose name an object of the target already has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Collide {
-    /// Import it under a new name (`… (imported)`).
-    Rename,
-    /// Keep the target's object; what named the bundle's names the target's.
-    Skip,
-    /// Overwrite the target's object with the bundle's.
-    Replace,
-}
-
-impl std::str::FromStr for Collide {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "rename" => Ok(Self::Rename),
-            "skip" => Ok(Self::Skip),
-            "replace" => Ok(Self::Replace),
-            other => Err(format!("{other:?} is not rename, skip or replace")),
-        }
-    }
-}
-
-/// How an import decides collisions: a default, and choices per object (`table:id` of the
-/// bundle's object, as the preview lists them).
-#[derive(Debug, Clone)]
-pub struct Decisions {
-    pub default: Collide,
-    pub per_object: HashMap<String, Collide>,
-}
-
-/// A bundle object that collides with one of the target's.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Collision {
-    /// `table:id`, the key a decision names.
-    pub object: String,
-    pub table: String,
-    pub name: String,
-    pub existing_id: Uuid,
-    /// What the import will do with it.
-    pub action: Collide,
 }
 
 /// What an import did (or, previewed, would do).
@@ -98,16 +54,6 @@ pub struct Imported {
     #[schemars(with = "Vec<Value>")]
     pub omitted: Vec<super::Omission>,
 }
-
-/// The name column of each table whose objects can collide, and the unique key kept with it.
-pub(super) const NATURAL: &[(&str, &str, Option<&str>)] = &[
-    ("company_secrets", "name", Some("key")),
-    ("labels", "name", None),
-    ("agents", "name", Some("url_key")),
-    ("goals", "title", None),
-    ("projects", "name", None),
-    ("routines", "title", None),
-];
 
 async fn read_record(src: &mut impl Source) -> Result<Option<Record>> {
     let Some(line) = src.next_line().await? else {
@@ -160,32 +106,6 @@ fn name_of(m: &Manifest) -> String {
         .to_string()
 }
 
-/// Existing names of the target's collidable objects: table → lower(name) → id.
-async fn existing_names(
-    conn: &mut PgConnection,
-    company_id: Option<Uuid>,
-) -> Result<HashMap<&'static str, HashMap<String, Uuid>>> {
-    let mut out = HashMap::new();
-    let Some(cid) = company_id else {
-        return Ok(out);
-    };
-    for (table, col, _) in NATURAL {
-        let rows: Vec<(String, Uuid)> = qa(&format!(
-            "SELECT lower({col}), id FROM {table} WHERE company_id = $1"
-        ))
-        .bind(cid)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(StoreError::sql("cannot read the target's names"))?;
-        out.insert(*table, rows.into_iter().collect());
-    }
-    Ok(out)
-}
-
-pub(super) fn decide(d: &Decisions, object: &str) -> Collide {
-    d.per_object.get(object).copied().unwrap_or(d.default)
-}
-
 /// Reads a bundle without writing: its counts, and what collides in the target.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn preview(
@@ -231,25 +151,6 @@ pub async fn preview(
         counts,
         collisions,
         omitted: m.omitted,
-    })
-}
-
-fn collision(
-    names: &HashMap<&'static str, HashMap<String, Uuid>>,
-    table: &str,
-    row: &Value,
-    decisions: &Decisions,
-) -> Option<Collision> {
-    let (t, col, _) = NATURAL.iter().find(|(t, _, _)| *t == table)?;
-    let name = row[*col].as_str()?;
-    let existing_id = *names.get(t)?.get(&name.to_lowercase())?;
-    let object = format!("{table}:{}", row["id"].as_str().unwrap_or_default());
-    Some(Collision {
-        action: decide(decisions, &object),
-        object,
-        table: table.into(),
-        name: name.into(),
-        existing_id,
     })
 }
 

@@ -8,11 +8,13 @@
 //! listed in [`TABLES`] or [`OMITTED`] (a test checks that every table with a `company_id` is).
 //! Secret values, API keys, runs and history never leave; the manifest says so.
 
+mod collide;
 mod export;
 mod import;
 mod remap;
 mod run;
 
+pub use collide::{Collide, Collision, Decisions};
 pub use export::*;
 pub use import::*;
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::import::{Collide, Collision, NATURAL};
+use super::collide::{Collide, Collision, NATURAL};
 use super::{columns, Blobs, Column, Counts};
 use crate::{Result, StoreError};
 use paperclip_postgres::pool::q;
