@@ -120,26 +120,23 @@ pub async fn install(req: &Request, progress: &dyn Progress) -> Result<Installed
     }
     let integrity = expected_integrity(req).await?;
     let file = req.cached_file();
-    let mut cached = false;
-    let bytes = match std::fs::read(&file) {
-        Ok(b) if verify(&b, &integrity).is_ok() => {
-            cached = true;
-            b
+    // The archive streams to disk while it is hashed, and is unpacked from there: memory stays
+    // small whatever the build's size.
+    let cached = file.is_file() && verify_file(&file, &integrity).is_ok();
+    if !cached {
+        std::fs::create_dir_all(&req.cache).map_err(DbError::io("cannot create", &req.cache))?;
+        let part = file.with_extension("tgz.partial");
+        let digest = download(&req.tarball_url(), &part, progress).await;
+        let checked = digest.and_then(|d| verify_digest(&d, &integrity));
+        if let Err(e) = checked {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
         }
-        _ => {
-            let b = download(&req.tarball_url(), progress).await?;
-            verify(&b, &integrity)?;
-            std::fs::create_dir_all(&req.cache)
-                .map_err(DbError::io("cannot create", &req.cache))?;
-            let part = file.with_extension("tgz.partial");
-            std::fs::write(&part, &b).map_err(DbError::io("cannot write", &part))?;
-            std::fs::rename(&part, &file).map_err(DbError::io("cannot write", &file))?;
-            b
-        }
-    };
+        std::fs::rename(&part, &file).map_err(DbError::io("cannot write", &file))?;
+    }
     let root = req.root.clone();
     let dir = target.clone();
-    tokio::task::spawn_blocking(move || unpack(&bytes, &root, &dir))
+    tokio::task::spawn_blocking(move || unpack(&file, &root, &dir))
         .await
         .map_err(|e| DbError::Provision(format!("the unpacking task failed: {e}")))??;
     Ok(Installed {
@@ -199,23 +196,49 @@ fn fetch_error(url: &str, e: &reqwest::Error) -> DbError {
     ))
 }
 
-async fn download(url: &str, progress: &dyn Progress) -> Result<Vec<u8>> {
+/// Downloads `url` into `path`; answers the SHA-512 of what was written.
+async fn download(url: &str, path: &Path, progress: &dyn Progress) -> Result<Vec<u8>> {
+    use tokio::io::AsyncWriteExt;
     let mut res = reqwest::get(url)
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(|e| fetch_error(url, &e))?;
     progress.started(res.content_length());
-    let mut out = Vec::with_capacity(res.content_length().unwrap_or(0) as usize);
+    let mut out = tokio::fs::File::create(path)
+        .await
+        .map_err(DbError::io("cannot create", path))?;
+    let mut hash = Sha512::new();
+    let mut done = 0u64;
     while let Some(chunk) = res.chunk().await.map_err(|e| fetch_error(url, &e))? {
-        out.extend_from_slice(&chunk);
-        progress.advanced(out.len() as u64);
+        hash.update(&chunk);
+        out.write_all(&chunk)
+            .await
+            .map_err(DbError::io("cannot write", path))?;
+        done += chunk.len() as u64;
+        progress.advanced(done);
     }
+    out.sync_all()
+        .await
+        .map_err(DbError::io("cannot write", path))?;
     progress.finished();
-    Ok(out)
+    Ok(hash.finalize().to_vec())
+}
+
+/// Checks a file against an npm integrity string, reading it in pieces.
+fn verify_file(path: &Path, integrity: &str) -> Result<()> {
+    let mut f = std::fs::File::open(path).map_err(DbError::io("cannot open", path))?;
+    let mut hash = Sha512::new();
+    std::io::copy(&mut f, &mut hash).map_err(DbError::io("cannot read", path))?;
+    verify_digest(&hash.finalize(), integrity)
 }
 
 /// Checks `bytes` against an npm integrity string (`sha512-<base64>`).
 pub fn verify(bytes: &[u8], integrity: &str) -> Result<()> {
+    verify_digest(&Sha512::digest(bytes), integrity)
+}
+
+/// Checks a SHA-512 digest against an npm integrity string.
+fn verify_digest(got: &[u8], integrity: &str) -> Result<()> {
     let expected = integrity
         .strip_prefix("sha512-")
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
@@ -224,8 +247,7 @@ pub fn verify(bytes: &[u8], integrity: &str) -> Result<()> {
                 "the checksum {integrity:?} is not a sha512 integrity string"
             ))
         })?;
-    let got = Sha512::digest(bytes);
-    if got.as_slice() != expected.as_slice() {
+    if got != expected.as_slice() {
         return Err(DbError::Provision(format!(
             "the download's SHA-512 is sha512-{} but {integrity} was expected: refused (nothing was installed)",
             base64::engine::general_purpose::STANDARD.encode(got)
@@ -242,7 +264,7 @@ struct Symlink {
 
 /// Unpacks the package's `native/` folder into `dir` (through a hidden folder renamed into
 /// place) and recreates the library symlinks npm's install script would.
-fn unpack(bytes: &[u8], root: &Path, dir: &Path) -> Result<()> {
+fn unpack(archive_file: &Path, root: &Path, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(root).map_err(DbError::io("cannot create", root))?;
     let staging = root.join(format!(
         ".{}.partial",
@@ -254,7 +276,10 @@ fn unpack(bytes: &[u8], root: &Path, dir: &Path) -> Result<()> {
         std::fs::remove_dir_all(&staging).map_err(DbError::io("cannot clear", &staging))?;
     }
     std::fs::create_dir_all(&staging).map_err(DbError::io("cannot create", &staging))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let file =
+        std::fs::File::open(archive_file).map_err(DbError::io("cannot open", archive_file))?;
+    let mut archive =
+        tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     archive.set_preserve_permissions(true);
     let entries = archive
         .entries()
