@@ -68,10 +68,16 @@ impl Api {
             }
         };
         reqwest::Url::parse(&base).with_context(|| format!("--api-base {base:?} is not a URL"))?;
+        // A server that accepts and never answers must not hang a script forever.
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(300))
+            .build()
+            .context("cannot build the HTTP client")?;
         Ok(Self {
             base,
             key: args.api_key.clone(),
-            http: reqwest::Client::new(),
+            http,
         })
     }
 
