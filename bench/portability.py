@@ -34,14 +34,16 @@ def rss_peak_mib(pid):
 
 
 def timed_cli(binary, env, *args):
-    """Runs the CLI under /usr/bin/time -v: (seconds, peak RSS MiB, stdout)."""
+    """Runs the CLI under /usr/bin/time -v: (seconds, peak RSS MiB, stdout, CPU seconds)."""
     t0 = time.time()
     p = subprocess.run(["/usr/bin/time", "-v", binary, *args], env=env, capture_output=True, text=True)
     took = time.time() - t0
     if p.returncode != 0:
         raise SystemExit(f"{args}: {p.stderr[-2000:]}")
     peak = next(int(l.split()[-1]) for l in p.stderr.splitlines() if "Maximum resident set size" in l)
-    return took, peak / 1024, p.stdout
+    cpu = sum(float(l.split()[-1]) for l in p.stderr.splitlines()
+              if "User time (seconds)" in l or "System time (seconds)" in l)
+    return took, peak / 1024, p.stdout, cpu
 
 
 def stream(port, method, path, body_file=None, out_file=None):
@@ -124,29 +126,29 @@ def main():
         rows = []
         work = tempfile.mkdtemp(prefix="bundles-", dir=home)
         cli_bundle = os.path.join(work, "cli.ndjson")
-        took, peak, _ = timed_cli(args.bin, env, "company", "export", cid, "--out", cli_bundle)
+        took, peak, _, cpu = timed_cli(args.bin, env, "company", "export", cid, "--out", cli_bundle)
         counts = end_counts(cli_bundle)
         total = sum(counts.values())
         size = os.path.getsize(cli_bundle) / (1 << 20)
-        rows.append(("CLI export", took, f"{peak:.0f} MiB (CLI)", size))
+        rows.append(("CLI export", took, f"{peak:.0f} MiB (CLI)", size, f"{cpu:.1f} s"))
 
         api_bundle = os.path.join(work, "api.ndjson")
         rss_reset(proc.pid)
         t0 = time.time()
         stream(port, "POST", f"/api/companies/{cid}/export", out_file=api_bundle)
         rows.append(("API export", time.time() - t0, f"{rss_peak_mib(proc.pid):.0f} MiB (server)",
-                     os.path.getsize(api_bundle) / (1 << 20)))
+                     os.path.getsize(api_bundle) / (1 << 20), "-"))
         assert end_counts(api_bundle) == counts, "the API and CLI exports differ"
 
-        took, peak, out = timed_cli(args.bin, env, "company", "import", cli_bundle, "--name", "CLI copy")
+        took, peak, out, cpu = timed_cli(args.bin, env, "company", "import", cli_bundle, "--name", "CLI copy")
         cli_copy = json.loads(out)["companyId"]
-        rows.append(("CLI import (new company)", took, f"{peak:.0f} MiB (CLI)", size))
+        rows.append(("CLI import (new company)", took, f"{peak:.0f} MiB (CLI)", size, f"{cpu:.1f} s"))
 
         rss_reset(proc.pid)
         t0 = time.time()
         out = stream(port, "POST", "/api/companies/import?name=API%20copy", body_file=api_bundle)
         api_copy = json.loads(out)["companyId"]
-        rows.append(("API import (new company)", time.time() - t0, f"{rss_peak_mib(proc.pid):.0f} MiB (server)", size))
+        rows.append(("API import (new company)", time.time() - t0, f"{rss_peak_mib(proc.pid):.0f} MiB (server)", size, "-"))
 
         for copy in (cli_copy, api_copy):
             again = os.path.join(work, f"{copy}.ndjson")
@@ -156,10 +158,10 @@ def main():
         print(f"\nCompany: {counts.get('issues')} issues, {counts.get('issue_comments')} comments, "
               f"{counts.get('agents')} agents, {counts.get('assets')} files; {total:,} rows in the bundle "
               f"({size:.1f} MiB); server RSS at idle after the runs: {rss_now(proc.pid):.0f} MiB\n")
-        print("| step | time | peak RSS | bundle |")
-        print("|---|---:|---:|---:|")
-        for name, secs, peak, mib in rows:
-            print(f"| {name} | {secs:.1f} s | {peak} | {mib:.1f} MiB |")
+        print("| step | time | peak RSS | CLI CPU (user+sys) | bundle |")
+        print("|---|---:|---:|---:|---:|")
+        for name, secs, peak, mib, cpu in rows:
+            print(f"| {name} | {secs:.1f} s | {peak} | {cpu} | {mib:.1f} MiB |")
         print("\nRound trip: both copies re-export with the original's counts for every table.")
     finally:
         stop(proc)

@@ -28,7 +28,7 @@ impl<B: Blobs> Run<'_, B> {
         };
         let cols = self.columns(conn, table).await?;
         let mut out = Map::new();
-        for c in &cols {
+        for c in cols.iter() {
             if c.generated {
                 continue;
             }

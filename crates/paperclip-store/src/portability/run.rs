@@ -3,6 +3,7 @@
 //! collisions with the target's objects skipped, replaced or renamed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -24,7 +25,7 @@ pub(super) struct Run<'a, B: Blobs> {
     pub(super) ids: HashMap<Uuid, Uuid>,
     pub(super) names: HashMap<&'static str, HashMap<String, Uuid>>,
     pub(super) blobs: &'a B,
-    pub(super) columns: HashMap<String, Vec<Column>>,
+    pub(super) columns: HashMap<String, Arc<[Column]>>,
     /// Rows waiting to be inserted, of one table.
     pub(super) batch: Vec<Value>,
     pub(super) batch_table: Option<String>,
@@ -48,10 +49,11 @@ impl<B: Blobs> Run<'_, B> {
         &mut self,
         conn: &mut PgConnection,
         table: &str,
-    ) -> Result<Vec<Column>> {
+    ) -> Result<Arc<[Column]>> {
+        // Read once per table; handed out per row, so shared rather than copied.
         if !self.columns.contains_key(table) {
             let cols = columns(conn, table).await?;
-            self.columns.insert(table.into(), cols);
+            self.columns.insert(table.into(), cols.into());
         }
         Ok(self.columns[table].clone())
     }
@@ -76,13 +78,13 @@ impl<B: Blobs> Run<'_, B> {
                     let cols: Vec<String> = self
                         .columns(conn, table)
                         .await?
-                        .into_iter()
+                        .iter()
                         .filter(|k| {
                             !k.generated
                                 && !["id", "company_id", "created_at"].contains(&k.name.as_str())
                         })
                         .filter(|k| row.get(&k.name).is_some())
-                        .map(|k| k.name)
+                        .map(|k| k.name.clone())
                         .collect();
                     let list = cols.join(", ");
                     q(&format!(
@@ -221,12 +223,13 @@ impl<B: Blobs> Run<'_, B> {
         let cols: Vec<String> = self
             .columns(conn, &table)
             .await?
-            .into_iter()
+            .iter()
             .filter(|c| !c.generated)
-            .map(|c| c.name)
+            .map(|c| c.name.clone())
             .collect();
         let list = cols.join(", ");
         let rows = Value::Array(std::mem::take(&mut self.batch));
+        let started = std::time::Instant::now();
         q(&format!(
             "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1)"
         ))
@@ -234,6 +237,7 @@ impl<B: Blobs> Run<'_, B> {
         .execute(&mut *conn)
         .await
         .map_err(StoreError::sql("cannot insert the bundle's rows"))?;
+        tracing::debug!(table = %table, took_ms = started.elapsed().as_millis() as u64, "inserted a batch");
         Ok(())
     }
 }
