@@ -36,16 +36,22 @@ pub struct PatchCompany {
 }
 
 /// Query of `GET /companies/{companyId}/activity`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub entity_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     #[schemars(range(min = 1, max = 500))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
     #[schemars(range(min = 0, max = 2147483647))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
 }
 

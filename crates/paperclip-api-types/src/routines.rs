@@ -88,19 +88,23 @@ pub struct TriggerAnswer<T> {
 }
 
 /// Body of `POST /routines/{routineId}/run`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRoutine {
     /// An `api` trigger of the routine to run it as.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_id: Option<Uuid>,
     /// Recorded with the run.
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     /// A second run with the same key answers the first.
     #[schemars(length(min = 1, max = 255))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// `manual` (default) or `api`.
     #[schemars(extend("enum" = crate::one_of(&[RoutineRunSource::Manual.as_str(), RoutineRunSource::Api.as_str()], false)))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }
 

@@ -99,6 +99,18 @@ pub enum Command {
     Issue(crate::client::Client<crate::client::issues::IssueCommand>),
     /// Approvals over the API: list, approve, reject.
     Approval(crate::client::Client<crate::client::others::ApprovalCommand>),
+    /// Projects over the API: list, get, create.
+    Project(crate::client::Client<crate::client::work::ProjectCommand>),
+    /// Goals over the API: list, get, create.
+    Goal(crate::client::Client<crate::client::work::GoalCommand>),
+    /// Routines over the API: list, get, run.
+    Routine(crate::client::Client<crate::client::work::RoutineCommand>),
+    /// A company's activity log over the API.
+    Activity(crate::client::Client<crate::client::reports::ActivityCommand>),
+    /// A company's dashboard over the API.
+    Dashboard(crate::client::Client<crate::client::reports::DashboardCommand>),
+    /// A company's spend over the API: `cost summary`.
+    Cost(crate::client::Client<crate::client::reports::CostCommand>),
     /// Exit 0 when the server and its database answer (`/api/health`).
     Health(crate::client::ClientArgs),
     /// Print a shell completion script (`paperclipai completions bash > /etc/bash_completion.d/paperclipai`).
@@ -264,6 +276,12 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent(c) => crate::client::agents::agent(&c.api, c.command).await,
         Command::Issue(c) => crate::client::issues::issue(&c.api, c.command).await,
         Command::Approval(c) => crate::client::others::approval(&c.api, c.command).await,
+        Command::Project(c) => crate::client::work::project(&c.api, c.command).await,
+        Command::Goal(c) => crate::client::work::goal(&c.api, c.command).await,
+        Command::Routine(c) => crate::client::work::routine(&c.api, c.command).await,
+        Command::Activity(c) => crate::client::reports::activity(&c.api, c.command).await,
+        Command::Dashboard(c) => crate::client::reports::dashboard(&c.api, c.command).await,
+        Command::Cost(c) => crate::client::reports::cost(&c.api, c.command).await,
         Command::Health(api) => crate::client::others::health(&api).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -1,6 +1,6 @@
 //! The CLI as an API client, through the real binary against a real server: every command of
-//! `company`, `agent`, `issue`, `approval`, `token agent` and `health`, as tables and as
-//! `--json`, the server found through `--api-base`, `PAPERCLIP_API_URL` or the instance's own
+//! `company`, `agent`, `issue`, `approval`, `project`, `goal`, `routine`, `activity`,
+//! `dashboard`, `cost`, `token agent` and `health`, as tables and as `--json`, the server found through `--api-base`, `PAPERCLIP_API_URL` or the instance's own
 //! config, refusals that carry the server's message, and shell completions.
 
 mod common;
@@ -348,6 +348,178 @@ async fn every_client_command_against_a_real_server() {
         .output()
         .unwrap();
     assert!(!down.status.success());
+}
+
+#[tokio::test]
+async fn projects_goals_routines_and_the_company_reports() {
+    let inst = Instance::new();
+    let server = inst.start();
+    let c = server
+        .post(
+            "/companies",
+            json!({"name": "Plan Co", "budgetMonthlyCents": 10000}),
+        )
+        .await;
+    let cid = c["id"].as_str().unwrap().to_string();
+    let a = server
+        .post(
+            &format!("/companies/{cid}/agents"),
+            json!({"name": "Planner", "role": "pm", "adapterType": "process",
+                   "adapterConfig": {"command": "true"},
+                   "runtimeConfig": {"heartbeat": {"enabled": false}}}),
+        )
+        .await;
+    let aid = a["id"].as_str().unwrap().to_string();
+
+    // Goals.
+    let g = cli_json(
+        &inst,
+        &server,
+        &[
+            "goal",
+            "create",
+            "--company-id",
+            &cid,
+            "--title",
+            "Grow",
+            "--level",
+            "company",
+            "--owner-agent-id",
+            &aid,
+        ],
+    );
+    let gid = g["id"].as_str().unwrap().to_string();
+    assert_eq!(g["ownerAgentId"], aid.as_str());
+    let goals = cli(&inst, &server, &["goal", "list", "--company-id", &cid]);
+    assert!(
+        goals.contains("Grow") && goals.contains("company"),
+        "{goals}"
+    );
+    assert!(cli(&inst, &server, &["goal", "get", &gid]).contains("Grow"));
+
+    // Projects.
+    let p = cli_json(
+        &inst,
+        &server,
+        &[
+            "project",
+            "create",
+            "--company-id",
+            &cid,
+            "--name",
+            "Web",
+            "--goal-id",
+            &gid,
+            "--target-date",
+            "2027-01-31",
+        ],
+    );
+    assert_eq!(p["goalId"], gid.as_str());
+    assert_eq!(p["targetDate"], "2027-01-31");
+    let projects = cli(&inst, &server, &["project", "list", "--company-id", &cid]);
+    assert!(
+        projects.contains("Web") && projects.contains("2027-01-31"),
+        "{projects}"
+    );
+    let one = cli(
+        &inst,
+        &server,
+        &["project", "get", p["id"].as_str().unwrap()],
+    );
+    assert!(one.contains(&gid), "{one}");
+    let e = refused(
+        &inst,
+        &server,
+        &[
+            "project",
+            "create",
+            "--company-id",
+            &cid,
+            "--name",
+            "X",
+            "--target-date",
+            "soon",
+        ],
+    );
+    assert!(e.contains("--target-date"), "{e}");
+
+    // Routines: listed with the next scheduled time, fired by hand, idempotent by key.
+    let r = server
+        .post(
+            &format!("/companies/{cid}/routines"),
+            json!({"title": "Weekly review", "assigneeAgentId": aid,
+                   "concurrencyPolicy": "always_enqueue"}),
+        )
+        .await;
+    let rid = r["id"].as_str().unwrap().to_string();
+    server
+        .post(
+            &format!("/routines/{rid}/triggers"),
+            json!({"kind": "schedule", "cronExpression": "0 9 * * 1", "timezone": "Europe/Paris"}),
+        )
+        .await;
+    let routines = cli(&inst, &server, &["routine", "list", "--company-id", &cid]);
+    assert!(
+        routines.contains("Weekly review") && routines.contains("UTC"),
+        "{routines}"
+    );
+    assert!(cli(&inst, &server, &["routine", "get", &rid]).contains("schedule"));
+    let fired = cli(&inst, &server, &["routine", "run", &rid]);
+    assert!(
+        fired.starts_with("run ") && fired.contains("issue "),
+        "{fired}"
+    );
+    let first = cli_json(
+        &inst,
+        &server,
+        &["routine", "run", &rid, "--idempotency-key", "cli-1"],
+    );
+    let again = cli_json(
+        &inst,
+        &server,
+        &["routine", "run", &rid, "--idempotency-key", "cli-1"],
+    );
+    assert_eq!(first["id"], again["id"]);
+
+    // What happened, where the company stands, what it spent.
+    server
+        .post(
+            &format!("/companies/{cid}/cost-events"),
+            json!({"agentId": aid, "provider": "anthropic", "model": "claude",
+                   "inputTokens": 1200, "cachedInputTokens": 0, "outputTokens": 300,
+                   "costCents": 250}),
+        )
+        .await;
+    let created = cli_json(
+        &inst,
+        &server,
+        &[
+            "activity",
+            "list",
+            "--company-id",
+            &cid,
+            "--action",
+            "issue.created",
+        ],
+    );
+    assert_eq!(created.as_array().unwrap().len(), 2, "{created}");
+    let log = cli(
+        &inst,
+        &server,
+        &["activity", "list", "--company-id", &cid, "--limit", "5"],
+    );
+    assert_eq!(log.lines().count(), 6, "a header and five entries: {log}");
+    let board = cli(&inst, &server, &["dashboard", "get", "--company-id", &cid]);
+    assert!(
+        board.contains("issues")
+            && board.contains("$2.50 of $100.00")
+            && board.contains("recent activity"),
+        "{board}"
+    );
+    let costs = cli_json(&inst, &server, &["cost", "summary", "--company-id", &cid]);
+    assert_eq!(costs["spendCents"], 250);
+    assert!(cli(&inst, &server, &["cost", "summary", "--company-id", &cid]).contains("$2.50"));
+    server.stop();
 }
 
 #[test]

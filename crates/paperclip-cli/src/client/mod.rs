@@ -1,5 +1,5 @@
-//! The CLI as an API client: `company`, `agent`, `issue`, `approval`, `token agent` and
-//! `health` over a server's HTTP API, as upstream's commands are named. The server is
+//! The CLI as an API client: `company`, `agent`, `issue`, `approval`, `project`, `goal`,
+//! `routine`, `activity`, `dashboard`, `cost`, `token agent` and `health` over a server's HTTP API, as upstream's commands are named. The server is
 //! `--api-base`, else `PAPERCLIP_API_URL`, else this instance's port on loopback; the
 //! credential is `--api-key` or `PAPERCLIP_API_KEY` (none in `local_trusted` mode). Output is a
 //! table for people, or the server's JSON unchanged with `--json`.
@@ -7,7 +7,9 @@
 pub mod agents;
 pub mod issues;
 pub mod others;
+pub mod reports;
 pub mod table;
+pub mod work;
 
 use anyhow::Context;
 use paperclip_config::Settings;
