@@ -108,8 +108,26 @@ impl Request {
     }
 }
 
+/// A package version as npm publishes them (`17.10.0-beta.17`): it names a folder and a URL,
+/// so nothing else gets through.
+fn check_version(v: &str) -> Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(DbError::Provision(format!(
+            "--version {v:?} is not a package version (digits, letters, '.' and '-', e.g. {DEFAULT_VERSION})"
+        )))
+    }
+}
+
 /// Installs the request's build (or finds it installed).
 pub async fn install(req: &Request, progress: &dyn Progress) -> Result<Installed> {
+    check_version(&req.version)?;
     let target = req.target();
     if target.join("bin").join("postgres").is_file() {
         return Ok(Installed {
@@ -385,6 +403,22 @@ mod tests {
         let err = verify(b"abd", &ok).unwrap_err().to_string();
         assert!(err.contains("refused"), "{err}");
         assert!(verify(b"abc", "sha1-xyz").is_err());
+    }
+
+    #[test]
+    fn only_package_versions_name_a_folder() {
+        assert!(check_version(DEFAULT_VERSION).is_ok());
+        assert!(check_version("15.8.0-beta.14").is_ok());
+        for bad in [
+            "",
+            "../../etc",
+            "17/../../x",
+            "-17",
+            "17.0 ",
+            "a".repeat(80).as_str(),
+        ] {
+            assert!(check_version(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
