@@ -159,7 +159,11 @@ fn a_registry_serving_other_bytes_is_refused() {
     // A version names a folder and a URL: nothing but a version gets through.
     let out = inst.output(&["postgres", "install", "--version", "../../../tmp/x"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("is not a package version"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a package version"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
