@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::table::{fields, opt, render};
-use super::{print, view, Api, ClientArgs, CompanyArg};
+use super::{print, print_list, view, Api, ClientArgs, CompanyArg};
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
@@ -78,10 +78,7 @@ pub async fn agent(api_args: &ClientArgs, cmd: AgentCommand) -> anyhow::Result<E
             let v = api
                 .get(&format!("/companies/{}/agents", company.company_id))
                 .await?;
-            print(api_args.json, &v, |v| {
-                let rows: Vec<AgentView> = view(v)?;
-                Ok(render(HEADER, &rows.iter().map(row).collect::<Vec<_>>()))
-            })?;
+            print_list::<AgentView>(api_args.json, &v, HEADER, row)?;
         }
         AgentCommand::Get { id } => {
             let v = api.get(&format!("/agents/{id}")).await?;

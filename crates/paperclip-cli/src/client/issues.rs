@@ -10,8 +10,8 @@ use paperclip_api_types::issues::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::table::{fields, opt, render};
-use super::{print, view, Api, ClientArgs, CompanyArg};
+use super::table::{fields, opt};
+use super::{print, print_list, view, Api, ClientArgs, CompanyArg};
 
 #[derive(Debug, Subcommand)]
 pub enum IssueCommand {
@@ -145,24 +145,20 @@ pub async fn issue(api_args: &ClientArgs, cmd: IssueCommand) -> anyhow::Result<E
             let v = api
                 .get_query(&format!("/companies/{}/issues", company.company_id), &query)
                 .await?;
-            print(api_args.json, &v, |v| {
-                let rows: Vec<IssueView> = view(v)?;
-                Ok(render(
-                    &["identifier", "status", "priority", "assignee", "title"],
-                    &rows
-                        .iter()
-                        .map(|i| {
-                            vec![
-                                i.identifier.clone(),
-                                i.status.clone(),
-                                i.priority.clone(),
-                                opt(&i.assignee_agent_id),
-                                i.title.clone(),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ))
-            })?;
+            print_list::<IssueView>(
+                api_args.json,
+                &v,
+                &["identifier", "status", "priority", "assignee", "title"],
+                |i| {
+                    vec![
+                        i.identifier.clone(),
+                        i.status.clone(),
+                        i.priority.clone(),
+                        opt(&i.assignee_agent_id),
+                        i.title.clone(),
+                    ]
+                },
+            )?;
         }
         IssueCommand::Get { id } => {
             let v = api.get(&format!("/issues/{id}")).await?;

@@ -177,6 +177,22 @@ pub fn print(
     Ok(())
 }
 
+/// Prints a list answer: the server's JSON, or a table of `header` with a row per item.
+pub fn print_list<T: DeserializeOwned>(
+    json: bool,
+    v: &Value,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    print(json, v, |v| {
+        let items: Vec<T> = view(v)?;
+        Ok(table::render(
+            header,
+            &items.iter().map(row).collect::<Vec<_>>(),
+        ))
+    })
+}
+
 /// The company a command works in: `--company-id`, else `PAPERCLIP_COMPANY_ID`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompanyArg {

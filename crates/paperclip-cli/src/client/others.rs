@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::table::{fields, opt, render};
-use super::{print, view, Api, ClientArgs, CompanyArg};
+use super::{print, print_list, view, Api, ClientArgs, CompanyArg};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -32,25 +32,21 @@ fn dollars(cents: i64) -> String {
 pub async fn company_list(api_args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(api_args)?;
     let v = api.get("/companies").await?;
-    print(api_args.json, &v, |v| {
-        let rows: Vec<CompanyView> = view(v)?;
-        Ok(render(
-            &["id", "prefix", "name", "status", "spent", "budget"],
-            &rows
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.id.to_string(),
-                        c.issue_prefix.clone(),
-                        c.name.clone(),
-                        c.status.clone(),
-                        dollars(c.spent_monthly_cents),
-                        dollars(c.budget_monthly_cents),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ))
-    })?;
+    print_list::<CompanyView>(
+        api_args.json,
+        &v,
+        &["id", "prefix", "name", "status", "spent", "budget"],
+        |c| {
+            vec![
+                c.id.to_string(),
+                c.issue_prefix.clone(),
+                c.name.clone(),
+                c.status.clone(),
+                dollars(c.spent_monthly_cents),
+                dollars(c.budget_monthly_cents),
+            ]
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,8 +10,8 @@ use paperclip_api_types::routines::RunRoutine;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::table::{fields, opt, render};
-use super::{print, view, Api, ClientArgs, CompanyArg};
+use super::table::{fields, opt};
+use super::{print, print_list, view, Api, ClientArgs, CompanyArg};
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
@@ -71,23 +71,19 @@ pub async fn project(api_args: &ClientArgs, cmd: ProjectCommand) -> anyhow::Resu
             let v = api
                 .get(&format!("/companies/{}/projects", company.company_id))
                 .await?;
-            return print(api_args.json, &v, |v| {
-                let rows: Vec<ProjectView> = view(v)?;
-                Ok(render(
-                    &["id", "name", "status", "target date"],
-                    &rows
-                        .iter()
-                        .map(|p| {
-                            vec![
-                                p.id.to_string(),
-                                p.name.clone(),
-                                p.status.clone(),
-                                opt(&p.target_date),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ))
-            })
+            return print_list::<ProjectView>(
+                api_args.json,
+                &v,
+                &["id", "name", "status", "target date"],
+                |p| {
+                    vec![
+                        p.id.to_string(),
+                        p.name.clone(),
+                        p.status.clone(),
+                        opt(&p.target_date),
+                    ]
+                },
+            )
             .map(|()| ExitCode::SUCCESS);
         }
         ProjectCommand::Get { id } => api.get(&format!("/projects/{id}")).await?,
@@ -165,24 +161,20 @@ pub async fn goal(api_args: &ClientArgs, cmd: GoalCommand) -> anyhow::Result<Exi
             let v = api
                 .get(&format!("/companies/{}/goals", company.company_id))
                 .await?;
-            return print(api_args.json, &v, |v| {
-                let rows: Vec<GoalView> = view(v)?;
-                Ok(render(
-                    &["id", "level", "status", "parent", "title"],
-                    &rows
-                        .iter()
-                        .map(|g| {
-                            vec![
-                                g.id.to_string(),
-                                g.level.clone(),
-                                g.status.clone(),
-                                opt(&g.parent_id),
-                                g.title.clone(),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ))
-            })
+            return print_list::<GoalView>(
+                api_args.json,
+                &v,
+                &["id", "level", "status", "parent", "title"],
+                |g| {
+                    vec![
+                        g.id.to_string(),
+                        g.level.clone(),
+                        g.status.clone(),
+                        opt(&g.parent_id),
+                        g.title.clone(),
+                    ]
+                },
+            )
             .map(|()| ExitCode::SUCCESS);
         }
         GoalCommand::Get { id } => api.get(&format!("/goals/{id}")).await?,
@@ -270,23 +262,19 @@ pub async fn routine(api_args: &ClientArgs, cmd: RoutineCommand) -> anyhow::Resu
             let v = api
                 .get(&format!("/companies/{}/routines", company.company_id))
                 .await?;
-            print(api_args.json, &v, |v| {
-                let rows: Vec<RoutineView> = view(v)?;
-                Ok(render(
-                    &["id", "status", "next run", "title"],
-                    &rows
-                        .iter()
-                        .map(|r| {
-                            vec![
-                                r.id.to_string(),
-                                r.status.clone(),
-                                opt(&next_run(r).map(|t| t.format("%Y-%m-%d %H:%M UTC"))),
-                                r.title.clone(),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ))
-            })?;
+            print_list::<RoutineView>(
+                api_args.json,
+                &v,
+                &["id", "status", "next run", "title"],
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.status.clone(),
+                        opt(&next_run(r).map(|t| t.format("%Y-%m-%d %H:%M UTC"))),
+                        r.title.clone(),
+                    ]
+                },
+            )?;
         }
         RoutineCommand::Get { id } => {
             let v = api.get(&format!("/routines/{id}")).await?;
