@@ -41,6 +41,18 @@ fn refused(inst: &Instance, server: &Server, args: &[&str]) -> String {
     stderr(&out)
 }
 
+/// What `GET /api/agents/me` answers with `token`.
+async fn me_status(server: &Server, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(server.url("/api/agents/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn every_client_command_against_a_real_server() {
     let inst = Instance::new();
@@ -240,13 +252,7 @@ async fn every_client_command_against_a_real_server() {
     );
     let token = token.trim().to_string();
     assert!(token.len() > 20, "{token}");
-    let me = reqwest::Client::new()
-        .get(server.url("/api/agents/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 200);
+    assert_eq!(me_status(&server, &token).await, 200);
     let keys = cli_json(
         &inst,
         &server,
@@ -268,13 +274,7 @@ async fn every_client_command_against_a_real_server() {
         &server,
         &["token", "agent", "revoke", "--agent-id", &aid, &key_id],
     );
-    let me = reqwest::Client::new()
-        .get(server.url("/api/agents/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 401);
+    assert_eq!(me_status(&server, &token).await, 401);
 
     // An agent's key as the credential: it sees its own company and not the approve route.
     let agent_token = cli(
@@ -289,6 +289,18 @@ async fn every_client_command_against_a_real_server() {
         .output()
         .unwrap();
     assert!(as_agent.status.success(), "{}", stderr(&as_agent));
+    let board_only = inst
+        .command(&["approval", "approve", &apid])
+        .env("PAPERCLIP_API_URL", server.url(""))
+        .env("PAPERCLIP_API_KEY", agent_token.trim())
+        .output()
+        .unwrap();
+    assert!(!board_only.status.success());
+    assert!(
+        stderr(&board_only).contains("403"),
+        "{}",
+        stderr(&board_only)
+    );
 
     // Health, by flag; the instance's own port when nothing names a server is covered by
     // `heartbeat_cli` (PORT=0 here, so the config has no fixed port to find).
