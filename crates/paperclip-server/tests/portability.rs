@@ -488,7 +488,7 @@ async fn a_damaged_bundle_changes_nothing() {
         ),
     ] {
         let (s, e) = import(&app, "", &body).await;
-        assert!(s.is_client_error(), "{what}: {s} {e}");
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {e}");
         assert!(e.to_string().contains("bundle"), "{what}: {e}");
         assert_eq!(
             sql_i64(&app, "SELECT count(*) FROM companies").await,
@@ -496,4 +496,18 @@ async fn a_damaged_bundle_changes_nothing() {
             "{what}"
         );
     }
+    // A bad choice in the query is the caller's mistake, named.
+    for (query, field) in [
+        ("?collisions=merge", "collisions"),
+        ("?decide=labels:x", "decide"),
+        ("?companyId=nope", "companyId"),
+    ] {
+        let (s, e) = import(&app, query, &bundle).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {e}");
+        assert!(e.to_string().contains(field), "{query}: {e}");
+    }
+    assert_eq!(
+        sql_i64(&app, "SELECT count(*) FROM companies").await,
+        companies
+    );
 }
