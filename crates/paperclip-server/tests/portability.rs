@@ -511,3 +511,47 @@ async fn a_damaged_bundle_changes_nothing() {
         companies
     );
 }
+
+#[tokio::test]
+async fn an_older_bundle_imports_with_the_defaults_of_columns_it_lacks() {
+    let app = TestApp::spawn().await;
+    let src = app.company("Old Co").await;
+    for i in 0..3 {
+        app.issue(&src, json!({"title": format!("old {i}")})).await;
+    }
+    let bundle = export(&app, id(&src)).await;
+    // As an older Paperclip wrote it: issues without the columns later migrations added.
+    let strip = |bundle: &str, column: &str| -> String {
+        bundle
+            .lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                if v["type"] == "row" && v["table"] == "issues" {
+                    v["row"].as_object_mut().unwrap().remove(column);
+                }
+                v.to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let old = strip(&strip(&bundle, "origin_kind"), "request_depth");
+    let (s, done) = import(&app, "?name=Old%20copy", &old).await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    let copy = done["companyId"].as_str().unwrap();
+    let kinds = sql_i64(
+        &app,
+        &format!(
+            "SELECT count(*) FROM issues WHERE company_id = '{copy}' AND origin_kind = 'manual' AND request_depth = 0"
+        ),
+    )
+    .await;
+    assert_eq!(kinds, 3, "the defaults applied");
+    // A column with no default cannot be left out: refused, named, nothing kept.
+    let companies = sql_i64(&app, "SELECT count(*) FROM companies").await;
+    let (s, e) = import(&app, "", &strip(&bundle, "title")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(
+        sql_i64(&app, "SELECT count(*) FROM companies").await,
+        companies
+    );
+}

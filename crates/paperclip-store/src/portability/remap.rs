@@ -32,10 +32,16 @@ impl<B: Blobs> Run<'_, B> {
             if c.generated {
                 continue;
             }
-            let v = r.remove(&c.name).unwrap_or(Value::Null);
-            let v = if c.name == "company_id" {
-                json!(self.company_id)
-            } else if c.name == "id" {
+            if c.name == "company_id" {
+                out.insert(c.name.clone(), json!(self.company_id));
+                continue;
+            }
+            // A column the bundle lacks (it comes from an older Paperclip) is left out of the
+            // insert, so the column's default applies.
+            let Some(v) = r.remove(&c.name) else {
+                continue;
+            };
+            let v = if c.name == "id" {
                 match v.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
                     Some(old) => json!(self.id(old)),
                     None => v,

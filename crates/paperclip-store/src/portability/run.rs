@@ -220,11 +220,12 @@ impl<B: Blobs> Run<'_, B> {
         if self.batch.is_empty() {
             return Ok(());
         }
+        // The columns the rows carry: one an older bundle lacks takes its default.
         let cols: Vec<String> = self
             .columns(conn, &table)
             .await?
             .iter()
-            .filter(|c| !c.generated)
+            .filter(|c| !c.generated && self.batch.iter().any(|r| r.get(&c.name).is_some()))
             .map(|c| c.name.clone())
             .collect();
         let list = cols.join(", ");
