@@ -478,7 +478,16 @@ async fn a_damaged_bundle_changes_nothing() {
     let mut bad_count: Vec<String> = lines.iter().map(|l| (*l).to_string()).collect();
     let last = bad_count.len() - 1;
     bad_count[last] = bad_count[last].replace("\"issues\":5", "\"issues\":6");
+    let newer = {
+        let mut m: Value = serde_json::from_str(lines[0]).unwrap();
+        m["schemaVersion"] = json!(9999);
+        std::iter::once(m.to_string())
+            .chain(lines[1..].iter().map(|l| (*l).to_string()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     for (what, body) in [
+        ("from a newer Paperclip", newer),
         ("cut short", cut),
         ("counts that disagree", bad_count.join("\n")),
         ("not a bundle", "{\"hello\": 1}".to_string()),
