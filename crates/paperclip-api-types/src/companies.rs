@@ -105,17 +105,21 @@ pub struct ExportPreview<C> {
 }
 
 /// Query of `POST /companies/import` and `/companies/import/preview` (the body is the bundle).
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportQuery {
     /// Import into this existing company; absent: into a new one (instance admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub company_id: Option<Uuid>,
     /// The new company's name (default: the bundle's).
     #[schemars(length(min = 1, max = 200))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// What to do with an object whose name the target already has (default `rename`).
     #[schemars(extend("enum" = ["rename", "skip", "replace"]))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub collisions: Option<String>,
     /// Choices per object, as the preview names them: `table:id=rename|skip|replace`, comma-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub decide: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! `paperclipai company export|import`: a company as a bundle file, against the instance's
 //! database (the server may be running; the export reads one snapshot, the import writes one
-//! transaction).
+//! transaction), or through a server's API when `--api-base` / `PAPERCLIP_API_URL` names one
+//! (`client/bundles.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,6 +56,28 @@ pub async fn run(api: &crate::client::ClientArgs, cmd: CompanyCommand) -> anyhow
     match cmd {
         CompanyCommand::List => crate::client::others::company_list(api).await,
         CompanyCommand::Get { id } => crate::client::others::company_get(api, &id).await,
+        // A server named: through its API, as upstream's client does.
+        CompanyCommand::Export { id, out } if api.api_base.is_some() => {
+            crate::client::bundles::export(api, &id, out).await
+        }
+        CompanyCommand::Import {
+            file,
+            company_id,
+            name,
+            collisions,
+            decide,
+            preview,
+        } if api.api_base.is_some() => {
+            let args = crate::client::bundles::ImportArgs {
+                file,
+                company_id,
+                name,
+                collisions,
+                decide,
+                preview,
+            };
+            crate::client::bundles::import(api, args).await
+        }
         files => bundles(files).await,
     }
 }

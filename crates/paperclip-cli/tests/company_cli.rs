@@ -297,3 +297,87 @@ async fn refusals_name_what_was_wrong_and_write_nothing() {
     assert!(e.contains("not a bundle record"), "{e}");
     assert_eq!(api.companies().await.len(), before);
 }
+
+#[tokio::test]
+async fn with_a_server_named_export_and_import_go_through_its_api() {
+    // A small upload limit, so the refusal of a bundle over it can be seen too.
+    let inst = Instance::new().with("PAPERCLIP_ATTACHMENT_MAX_BYTES", "200000");
+    let server = inst.start();
+    let api = Api(&server);
+    let c = api.post("/companies", json!({"name": "Remote Co"})).await;
+    let cid = id(&c).to_string();
+    for i in 0..10 {
+        api.post(
+            &format!("/companies/{cid}/issues"),
+            json!({"title": format!("Remote {i}")}),
+        )
+        .await;
+    }
+    let base = server.url("");
+    let bundle = inst.home.path().join("remote.ndjson");
+    let bundle_s = bundle.display().to_string();
+    inst.ok(&[
+        "company",
+        "export",
+        &cid,
+        "--out",
+        &bundle_s,
+        "--api-base",
+        &base,
+    ]);
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert!(text.lines().last().unwrap().contains("\"type\":\"end\""));
+    assert!(!bundle.with_extension("partial").exists());
+
+    let preview: Value = serde_json::from_str(&inst.ok(&[
+        "company",
+        "import",
+        &bundle_s,
+        "--preview",
+        "--api-base",
+        &base,
+    ]))
+    .unwrap();
+    assert_eq!(preview["counts"]["issues"], 10);
+    let before = api.companies().await.len();
+    assert_eq!(before, 1, "a preview writes nothing");
+    let done: Value = serde_json::from_str(&inst.ok(&[
+        "company",
+        "import",
+        &bundle_s,
+        "--name",
+        "Remote copy",
+        "--api-base",
+        &base,
+    ]))
+    .unwrap();
+    let copy = done["companyId"].as_str().unwrap();
+    let issues = api.get(&format!("/companies/{copy}/issues")).await;
+    assert_eq!(issues.as_array().unwrap().len(), 10);
+
+    // Refusals carry the server's word.
+    let out = inst.output(&["company", "export", &uuid_like(), "--api-base", &base]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    let big = inst.home.path().join("big.ndjson");
+    let padding = format!(
+        "{}\n{}",
+        text.trim_end(),
+        " ".repeat(300_000) // whitespace lines are allowed, but not past the limit
+    );
+    std::fs::write(&big, padding).unwrap();
+    let out = inst.output(&[
+        "company",
+        "import",
+        &big.display().to_string(),
+        "--api-base",
+        &base,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("upload limit"), "{}", stderr(&out));
+    assert_eq!(api.companies().await.len(), 2);
+}
+
+fn uuid_like() -> String {
+    "00000000-0000-4000-8000-000000000001".into()
+}

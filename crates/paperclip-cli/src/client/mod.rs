@@ -5,6 +5,7 @@
 //! table for people, or the server's JSON unchanged with `--json`.
 
 pub mod agents;
+pub mod bundles;
 pub mod issues;
 pub mod others;
 pub mod reports;
@@ -136,6 +137,20 @@ impl Api {
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(Method::GET, path, None::<&()>).await
+    }
+
+    /// A request with the credential, for callers that stream a body or an answer.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
+        }
+    }
+
+    /// The API's root URL (for messages).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// `GET path?query`.
