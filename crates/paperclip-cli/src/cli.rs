@@ -98,7 +98,7 @@ pub enum Command {
     /// Issues over the API: list, get, create, update, comment, checkout.
     Issue(crate::client::Client<crate::client::issues::IssueCommand>),
     /// Approvals over the API: list, approve, reject.
-    Approval(crate::client::Client<crate::client::others::ApprovalCommand>),
+    Approval(crate::client::Client<crate::client::companies::ApprovalCommand>),
     /// Projects over the API: list, get, create.
     Project(crate::client::Client<crate::client::work::ProjectCommand>),
     /// Goals over the API: list, get, create.
@@ -275,14 +275,14 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Company(c) => crate::company::run(&c.api, c.command).await,
         Command::Agent(c) => crate::client::agents::agent(&c.api, c.command).await,
         Command::Issue(c) => crate::client::issues::issue(&c.api, c.command).await,
-        Command::Approval(c) => crate::client::others::approval(&c.api, c.command).await,
+        Command::Approval(c) => crate::client::companies::approval(&c.api, c.command).await,
         Command::Project(c) => crate::client::work::project(&c.api, c.command).await,
         Command::Goal(c) => crate::client::work::goal(&c.api, c.command).await,
         Command::Routine(c) => crate::client::work::routine(&c.api, c.command).await,
         Command::Activity(c) => crate::client::reports::activity(&c.api, c.command).await,
         Command::Dashboard(c) => crate::client::reports::dashboard(&c.api, c.command).await,
         Command::Cost(c) => crate::client::reports::cost(&c.api, c.command).await,
-        Command::Health(api) => crate::client::others::health(&api).await,
+        Command::Health(api) => crate::client::companies::health(&api).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -54,8 +54,8 @@ pub enum CompanyCommand {
 
 pub async fn run(api: &crate::client::ClientArgs, cmd: CompanyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        CompanyCommand::List => crate::client::others::company_list(api).await,
-        CompanyCommand::Get { id } => crate::client::others::company_get(api, &id).await,
+        CompanyCommand::List => crate::client::companies::company_list(api).await,
+        CompanyCommand::Get { id } => crate::client::companies::company_get(api, &id).await,
         // A server named: through its API, as upstream's client does.
         CompanyCommand::Export { id, out } if api.api_base.is_some() => {
             crate::client::bundles::export(api, &id, out).await

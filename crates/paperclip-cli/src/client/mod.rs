@@ -6,8 +6,8 @@
 
 pub mod agents;
 pub mod bundles;
+pub mod companies;
 pub mod issues;
-pub mod others;
 pub mod reports;
 pub mod table;
 pub mod work;

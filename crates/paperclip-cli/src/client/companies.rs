@@ -1,4 +1,5 @@
-//! `company list|get`, `approval list|approve|reject` and `health` over the API.
+//! `company list|get` and the board's decisions (`approval list|approve|reject`) over the API, and
+//! `health`.
 
 use std::process::ExitCode;
 
