@@ -14,6 +14,8 @@ use paperclip_postgres::{Db, Ownership};
 use paperclip_server::files::Files;
 use paperclip_store::portability::{self, Collide, Decisions, Source, Target};
 use paperclip_store::{Actor, ActorKind, BoardAccess, StoreError};
+
+use crate::client::bundles::ImportArgs;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 
 #[derive(Debug, Subcommand)]
@@ -31,98 +33,69 @@ pub enum CompanyCommand {
         out: Option<PathBuf>,
     },
     /// Read a bundle into a new company, or into an existing one with --company-id.
-    Import {
-        /// The bundle file.
-        file: PathBuf,
-        /// Import into this existing company.
-        #[arg(long)]
-        company_id: Option<String>,
-        /// The new company's name (default: the bundle's).
-        #[arg(long, conflicts_with = "company_id")]
-        name: Option<String>,
-        /// What to do with an object whose name the target already has.
-        #[arg(long, default_value = "rename", value_parser = ["rename", "skip", "replace"])]
-        collisions: String,
-        /// A choice for one object, as the preview names it: table:id=rename|skip|replace.
-        #[arg(long = "decide")]
-        decide: Vec<String>,
-        /// Only show what the import would do.
-        #[arg(long)]
-        preview: bool,
-    },
+    Import(ImportArgs),
 }
 
 pub async fn run(api: &crate::client::ClientArgs, cmd: CompanyCommand) -> anyhow::Result<ExitCode> {
+    // A server named: export and import go through its API, as upstream's client does.
+    let remote = api.api_base.is_some();
     match cmd {
         CompanyCommand::List => crate::client::companies::company_list(api).await,
         CompanyCommand::Get { id } => crate::client::companies::company_get(api, &id).await,
-        // A server named: through its API, as upstream's client does.
-        CompanyCommand::Export { id, out } if api.api_base.is_some() => {
+        CompanyCommand::Export { id, out } if remote => {
             crate::client::bundles::export(api, &id, out).await
         }
-        CompanyCommand::Import {
-            file,
-            company_id,
-            name,
-            collisions,
-            decide,
-            preview,
-        } if api.api_base.is_some() => {
-            let args = crate::client::bundles::ImportArgs {
-                file,
-                company_id,
-                name,
-                collisions,
-                decide,
-                preview,
-            };
-            crate::client::bundles::import(api, args).await
+        CompanyCommand::Import(a) if remote => crate::client::bundles::import(api, &a).await,
+        CompanyCommand::Export { id, out } => {
+            on_instance(async |db, files| export(db, files, &id, out).await).await
         }
-        files => bundles(files).await,
+        CompanyCommand::Import(a) => {
+            let (target, decisions) = plan(&a)?;
+            on_instance(async |db, files| {
+                import(db, files, &a.file, &target, &decisions, a.preview).await
+            })
+            .await
+        }
     }
 }
 
-/// `export` and `import`, against the instance's database.
-async fn bundles(cmd: CompanyCommand) -> anyhow::Result<ExitCode> {
+/// Runs `f` against the instance's database and file storage.
+async fn on_instance(
+    f: impl AsyncFnOnce(&Db, &Files) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load_from_process()?;
     let mut target = crate::target::acquire(&mut settings, Ownership::OwnOrAttach).await?;
     let db = Db::connect(&target.app_url, &settings.pool).await?;
     let files = Files::open(&settings.storage).context("cannot open file storage")?;
-    let result = match cmd {
-        CompanyCommand::Export { id, out } => export(&db, &files, &id, out).await,
-        CompanyCommand::List | CompanyCommand::Get { .. } => Ok(ExitCode::FAILURE),
-        CompanyCommand::Import {
-            file,
-            company_id,
-            name,
-            collisions,
-            decide,
-            preview,
-        } => {
-            let target = match company_id {
-                Some(c) => Target::Existing {
-                    company_id: c.parse().context("--company-id must be a UUID")?,
-                },
-                None => Target::NewCompany { name },
-            };
-            let mut per_object = HashMap::new();
-            for d in decide {
-                let (object, action) = d
-                    .rsplit_once('=')
-                    .with_context(|| format!("--decide {d:?}: expected table:id=action"))?;
-                let action: Collide = action.parse().map_err(anyhow::Error::msg)?;
-                per_object.insert(object.to_string(), action);
-            }
-            let decisions = Decisions {
-                default: collisions.parse().map_err(anyhow::Error::msg)?,
-                per_object,
-            };
-            import(&db, &files, &file, &target, &decisions, preview).await
-        }
-    };
+    let result = f(&db, &files).await;
     db.close().await;
     target.shutdown()?;
     result
+}
+
+/// Where an import goes and how it decides collisions, from its arguments.
+fn plan(a: &ImportArgs) -> anyhow::Result<(Target, Decisions)> {
+    let target = match &a.company_id {
+        Some(c) => Target::Existing {
+            company_id: c.parse().context("--company-id must be a UUID")?,
+        },
+        None => Target::NewCompany {
+            name: a.name.clone(),
+        },
+    };
+    let mut per_object = HashMap::new();
+    for d in &a.decide {
+        let (object, action) = d
+            .rsplit_once('=')
+            .with_context(|| format!("--decide {d:?}: expected table:id=action"))?;
+        let action: Collide = action.parse().map_err(anyhow::Error::msg)?;
+        per_object.insert(object.to_string(), action);
+    }
+    let decisions = Decisions {
+        default: a.collisions.parse().map_err(anyhow::Error::msg)?,
+        per_object,
+    };
+    Ok((target, decisions))
 }
 
 /// Writes bundle lines to a file or standard output.

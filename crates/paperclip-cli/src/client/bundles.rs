@@ -90,13 +90,25 @@ pub async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `company import` was asked.
+/// What `company import` was asked (by the instance's database or a server's API alike).
+#[derive(Debug, clap::Args)]
 pub struct ImportArgs {
+    /// The bundle file.
     pub file: PathBuf,
+    /// Import into this existing company.
+    #[arg(long)]
     pub company_id: Option<String>,
+    /// The new company's name (default: the bundle's).
+    #[arg(long, conflicts_with = "company_id")]
     pub name: Option<String>,
+    /// What to do with an object whose name the target already has.
+    #[arg(long, default_value = "rename", value_parser = ["rename", "skip", "replace"])]
     pub collisions: String,
+    /// A choice for one object, as the preview names it: table:id=rename|skip|replace.
+    #[arg(long = "decide")]
     pub decide: Vec<String>,
+    /// Only show what the import would do.
+    #[arg(long)]
     pub preview: bool,
 }
 
@@ -120,15 +132,16 @@ async fn body(file: &Path) -> anyhow::Result<reqwest::Body> {
 }
 
 /// `POST /companies/import` (or its preview) with the file as the body.
-pub async fn import(api_args: &ClientArgs, a: ImportArgs) -> anyhow::Result<ExitCode> {
+pub async fn import(api_args: &ClientArgs, a: &ImportArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(api_args)?;
     let query = ImportQuery {
         company_id: a
             .company_id
+            .as_deref()
             .map(|c| c.parse().context("--company-id must be a UUID"))
             .transpose()?,
-        name: a.name,
-        collisions: Some(a.collisions),
+        name: a.name.clone(),
+        collisions: Some(a.collisions.clone()),
         decide: (!a.decide.is_empty()).then(|| a.decide.join(",")),
     };
     let path = if a.preview {
