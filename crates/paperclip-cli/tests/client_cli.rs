@@ -1,44 +1,20 @@
 //! The CLI as an API client, through the real binary against a real server: every command of
 //! `company`, `agent`, `issue`, `approval`, `project`, `goal`, `routine`, `activity`,
-//! `dashboard`, `cost`, `token agent` and `health`, as tables and as `--json`, the server found through `--api-base`, `PAPERCLIP_API_URL` or the instance's own
-//! config, refusals that carry the server's message, and shell completions.
+//! `dashboard`, `cost`, `token agent` and `health`, as tables and as `--json`; the server found
+//! through `--api-base` or `PAPERCLIP_API_URL` (with or without `/api`); refusals that carry the
+//! server's message; shell completions.
 
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
 
-/// Runs the CLI against `server` (by `PAPERCLIP_API_URL`); panics unless it succeeds.
-fn cli(inst: &Instance, server: &Server, args: &[&str]) -> String {
-    let out = inst
-        .command(args)
-        .env("PAPERCLIP_API_URL", server.url(""))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn cli_json(inst: &Instance, server: &Server, args: &[&str]) -> Value {
+/// `--json` output, parsed.
+fn json_of(inst: &Instance, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
-    let text = cli(inst, server, &all);
+    let text = inst.ok(&all);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-}
-
-fn refused(inst: &Instance, server: &Server, args: &[&str]) -> String {
-    let out = inst
-        .command(args)
-        .env("PAPERCLIP_API_URL", server.url(""))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{args:?} should fail");
-    stderr(&out)
 }
 
 /// What `GET /api/agents/me` answers with `token`.
@@ -57,18 +33,21 @@ async fn me_status(server: &Server, token: &str) -> u16 {
 async fn every_client_command_against_a_real_server() {
     let inst = Instance::new();
     let server = inst.start();
+    let inst = inst.with("PAPERCLIP_API_URL", &server.url(""));
 
     // Companies.
     let c = server
         .post("/companies", json!({"name": "Client Co"}))
         .await;
     let cid = c["id"].as_str().unwrap().to_string();
-    let list = cli(&inst, &server, &["company", "list"]);
+    let list = inst.ok(&["company", "list"]);
     assert!(list.starts_with("ID "), "{list}");
     assert!(list.contains("Client Co") && list.contains(&cid), "{list}");
-    let got = cli_json(&inst, &server, &["company", "get", &cid]);
+    let got = json_of(&inst, &["company", "get", &cid]);
     assert_eq!(got["name"], "Client Co");
-    assert!(cli(&inst, &server, &["company", "get", &cid]).contains("monthly budget"));
+    assert!(inst
+        .ok(&["company", "get", &cid])
+        .contains("monthly budget"));
 
     // Agents.
     let a = server
@@ -80,28 +59,20 @@ async fn every_client_command_against_a_real_server() {
         )
         .await;
     let aid = a["id"].as_str().unwrap().to_string();
-    let agents = cli(&inst, &server, &["agent", "list", "--company-id", &cid]);
+    let agents = inst.ok(&["agent", "list", "--company-id", &cid]);
     assert!(
         agents.contains("Builder") && agents.contains("process"),
         "{agents}"
     );
-    let agents = cli_json(&inst, &server, &["agent", "list", "--company-id", &cid]);
+    let agents = json_of(&inst, &["agent", "list", "--company-id", &cid]);
     assert_eq!(agents.as_array().unwrap().len(), 1);
-    assert!(cli(&inst, &server, &["agent", "get", &aid]).contains("Builder"));
-    let paused = cli_json(
-        &inst,
-        &server,
-        &["agent", "pause", &aid, "--reason", "maintenance"],
-    );
+    assert!(inst.ok(&["agent", "get", &aid]).contains("Builder"));
+    let paused = json_of(&inst, &["agent", "pause", &aid, "--reason", "maintenance"]);
     assert_eq!(paused["status"], "paused");
     assert_eq!(paused["pauseReason"], "maintenance");
-    let resumed = cli_json(&inst, &server, &["agent", "resume", &aid]);
+    let resumed = json_of(&inst, &["agent", "resume", &aid]);
     assert_ne!(resumed["status"], "paused");
-    let woken = cli(
-        &inst,
-        &server,
-        &["agent", "wake", &aid, "--reason", "cli test"],
-    );
+    let woken = inst.ok(&["agent", "wake", &aid, "--reason", "cli test"]);
     assert!(woken.starts_with("run "), "{woken}");
 
     // Issues: the company from PAPERCLIP_COMPANY_ID this time.
@@ -127,21 +98,18 @@ async fn every_client_command_against_a_real_server() {
     };
     let ident = created["identifier"].as_str().unwrap().to_string();
     assert_eq!(created["priority"], "high");
-    let listed = cli(&inst, &server, &["issue", "list", "--company-id", &cid]);
+    let listed = inst.ok(&["issue", "list", "--company-id", &cid]);
     assert!(
         listed.contains(&ident) && listed.contains("Ship the client"),
         "{listed}"
     );
-    let none = cli(
-        &inst,
-        &server,
-        &["issue", "list", "--company-id", &cid, "--status", "done"],
-    );
+    let none = inst.ok(&["issue", "list", "--company-id", &cid, "--status", "done"]);
     assert!(none.contains("(none)"), "{none}");
-    assert!(cli(&inst, &server, &["issue", "get", &ident]).contains("Every command, tested."));
-    let updated = cli_json(
+    assert!(inst
+        .ok(&["issue", "get", &ident])
+        .contains("Every command, tested."));
+    let updated = json_of(
         &inst,
-        &server,
         &[
             "issue",
             "update",
@@ -156,21 +124,12 @@ async fn every_client_command_against_a_real_server() {
     );
     assert_eq!(updated["status"], "todo");
     assert_eq!(updated["assigneeAgentId"], aid.as_str());
-    let comment = cli(
-        &inst,
-        &server,
-        &["issue", "comment", &ident, "--body", "second thoughts"],
-    );
+    let comment = inst.ok(&["issue", "comment", &ident, "--body", "second thoughts"]);
     assert!(comment.starts_with("comment "), "{comment}");
-    let checked = cli_json(
-        &inst,
-        &server,
-        &["issue", "checkout", &ident, "--agent-id", &aid],
-    );
+    let checked = json_of(&inst, &["issue", "checkout", &ident, "--agent-id", &aid]);
     assert_eq!(checked["status"], "in_progress");
-    let unassigned = cli_json(
+    let unassigned = json_of(
         &inst,
-        &server,
         &[
             "issue",
             "update",
@@ -201,27 +160,19 @@ async fn every_client_command_against_a_real_server() {
         )
         .await;
     let apid = ap["id"].as_str().unwrap().to_string();
-    let pending = cli(
-        &inst,
-        &server,
-        &[
-            "approval",
-            "list",
-            "--company-id",
-            &cid,
-            "--status",
-            "pending",
-        ],
-    );
+    let pending = inst.ok(&[
+        "approval",
+        "list",
+        "--company-id",
+        &cid,
+        "--status",
+        "pending",
+    ]);
     assert!(pending.contains(&apid), "{pending}");
-    let approved = cli_json(
-        &inst,
-        &server,
-        &["approval", "approve", &apid, "--note", "go"],
-    );
+    let approved = json_of(&inst, &["approval", "approve", &apid, "--note", "go"]);
     assert_eq!(approved["status"], "approved");
     assert_eq!(approved["decisionNote"], "go");
-    let again = refused(&inst, &server, &["approval", "reject", &apid]);
+    let again = inst.refused(&["approval", "reject", &apid]);
     assert!(again.contains("refused it (4"), "{again}");
     let ap2 = server
         .post(
@@ -229,69 +180,44 @@ async fn every_client_command_against_a_real_server() {
             json!({"type": "approve_ceo_strategy", "payload": {"plan": "shrink"}}),
         )
         .await;
-    let rejected = cli(
-        &inst,
-        &server,
-        &["approval", "reject", ap2["id"].as_str().unwrap()],
-    );
+    let rejected = inst.ok(&["approval", "reject", ap2["id"].as_str().unwrap()]);
     assert!(rejected.contains("rejected"), "{rejected}");
 
     // Agent tokens: the token is printed once, works, lists, and stops working when revoked.
-    let token = cli(
-        &inst,
-        &server,
-        &[
-            "token",
-            "agent",
-            "create",
-            "--agent-id",
-            &aid,
-            "--name",
-            "ci",
-        ],
-    );
+    let token = inst.ok(&[
+        "token",
+        "agent",
+        "create",
+        "--agent-id",
+        &aid,
+        "--name",
+        "ci",
+    ]);
     let token = token.trim().to_string();
     assert!(token.len() > 20, "{token}");
     assert_eq!(me_status(&server, &token).await, 200);
-    let keys = cli_json(
-        &inst,
-        &server,
-        &["token", "agent", "list", "--agent-id", &aid],
-    );
+    let keys = json_of(&inst, &["token", "agent", "list", "--agent-id", &aid]);
     let key_id = keys[0]["id"].as_str().unwrap().to_string();
     assert!(
         !keys.to_string().contains(&token),
         "a listed key shows its token"
     );
-    assert!(cli(
-        &inst,
-        &server,
-        &["token", "agent", "list", "--agent-id", &aid]
-    )
-    .contains("ci"));
-    cli(
-        &inst,
-        &server,
-        &["token", "agent", "revoke", "--agent-id", &aid, &key_id],
-    );
+    assert!(inst
+        .ok(&["token", "agent", "list", "--agent-id", &aid])
+        .contains("ci"));
+    inst.ok(&["token", "agent", "revoke", "--agent-id", &aid, &key_id]);
     assert_eq!(me_status(&server, &token).await, 401);
 
     // An agent's key as the credential: it sees its own company and not the approve route.
-    let agent_token = cli(
-        &inst,
-        &server,
-        &["token", "agent", "create", "--agent-id", &aid],
-    );
+    let agent_token = inst.ok(&["token", "agent", "create", "--agent-id", &aid]);
     let as_agent = inst
         .command(&["issue", "list", "--company-id", &cid, "--json"])
-        .env("PAPERCLIP_API_URL", server.url(""))
         .env("PAPERCLIP_API_KEY", agent_token.trim())
         .output()
         .unwrap();
     assert!(as_agent.status.success(), "{}", stderr(&as_agent));
     let board_only = inst
         .command(&["approval", "approve", &apid])
-        .env("PAPERCLIP_API_URL", server.url(""))
         .env("PAPERCLIP_API_KEY", agent_token.trim())
         .output()
         .unwrap();
@@ -313,29 +239,21 @@ async fn every_client_command_against_a_real_server() {
     assert!(String::from_utf8_lossy(&health.stdout).contains("ok"));
 
     // Refusals name the cause.
-    let e = refused(&inst, &server, &["issue", "get", "NOPE-999"]);
+    let e = inst.refused(&["issue", "get", "NOPE-999"]);
     assert!(e.contains("404"), "{e}");
-    let e = refused(
-        &inst,
-        &server,
-        &[
-            "issue",
-            "create",
-            "--company-id",
-            &cid,
-            "--title",
-            "x",
-            "--priority",
-            "urgent",
-        ],
-    );
+    let e = inst.refused(&[
+        "issue",
+        "create",
+        "--company-id",
+        &cid,
+        "--title",
+        "x",
+        "--priority",
+        "urgent",
+    ]);
     assert!(e.contains("422") || e.contains("400"), "{e}");
     assert!(e.contains("priority"), "{e}");
-    let e = refused(
-        &inst,
-        &server,
-        &["issue", "update", &ident, "--assignee-agent-id", "bob"],
-    );
+    let e = inst.refused(&["issue", "update", &ident, "--assignee-agent-id", "bob"]);
     assert!(e.contains("--assignee-agent-id"), "{e}");
     let unreachable = inst
         .command(&["company", "list"])
@@ -366,6 +284,7 @@ async fn every_client_command_against_a_real_server() {
 async fn projects_goals_routines_and_the_company_reports() {
     let inst = Instance::new();
     let server = inst.start();
+    let inst = inst.with("PAPERCLIP_API_URL", &server.url(""));
     let c = server
         .post(
             "/companies",
@@ -384,9 +303,8 @@ async fn projects_goals_routines_and_the_company_reports() {
     let aid = a["id"].as_str().unwrap().to_string();
 
     // Goals.
-    let g = cli_json(
+    let g = json_of(
         &inst,
-        &server,
         &[
             "goal",
             "create",
@@ -402,17 +320,16 @@ async fn projects_goals_routines_and_the_company_reports() {
     );
     let gid = g["id"].as_str().unwrap().to_string();
     assert_eq!(g["ownerAgentId"], aid.as_str());
-    let goals = cli(&inst, &server, &["goal", "list", "--company-id", &cid]);
+    let goals = inst.ok(&["goal", "list", "--company-id", &cid]);
     assert!(
         goals.contains("Grow") && goals.contains("company"),
         "{goals}"
     );
-    assert!(cli(&inst, &server, &["goal", "get", &gid]).contains("Grow"));
+    assert!(inst.ok(&["goal", "get", &gid]).contains("Grow"));
 
     // Projects.
-    let p = cli_json(
+    let p = json_of(
         &inst,
-        &server,
         &[
             "project",
             "create",
@@ -428,31 +345,23 @@ async fn projects_goals_routines_and_the_company_reports() {
     );
     assert_eq!(p["goalId"], gid.as_str());
     assert_eq!(p["targetDate"], "2027-01-31");
-    let projects = cli(&inst, &server, &["project", "list", "--company-id", &cid]);
+    let projects = inst.ok(&["project", "list", "--company-id", &cid]);
     assert!(
         projects.contains("Web") && projects.contains("2027-01-31"),
         "{projects}"
     );
-    let one = cli(
-        &inst,
-        &server,
-        &["project", "get", p["id"].as_str().unwrap()],
-    );
+    let one = inst.ok(&["project", "get", p["id"].as_str().unwrap()]);
     assert!(one.contains(&gid), "{one}");
-    let e = refused(
-        &inst,
-        &server,
-        &[
-            "project",
-            "create",
-            "--company-id",
-            &cid,
-            "--name",
-            "X",
-            "--target-date",
-            "soon",
-        ],
-    );
+    let e = inst.refused(&[
+        "project",
+        "create",
+        "--company-id",
+        &cid,
+        "--name",
+        "X",
+        "--target-date",
+        "soon",
+    ]);
     assert!(e.contains("--target-date"), "{e}");
 
     // Routines: listed with the next scheduled time, fired by hand, idempotent by key.
@@ -470,25 +379,23 @@ async fn projects_goals_routines_and_the_company_reports() {
             json!({"kind": "schedule", "cronExpression": "0 9 * * 1", "timezone": "Europe/Paris"}),
         )
         .await;
-    let routines = cli(&inst, &server, &["routine", "list", "--company-id", &cid]);
+    let routines = inst.ok(&["routine", "list", "--company-id", &cid]);
     assert!(
         routines.contains("Weekly review") && routines.contains("UTC"),
         "{routines}"
     );
-    assert!(cli(&inst, &server, &["routine", "get", &rid]).contains("schedule"));
-    let fired = cli(&inst, &server, &["routine", "run", &rid]);
+    assert!(inst.ok(&["routine", "get", &rid]).contains("schedule"));
+    let fired = inst.ok(&["routine", "run", &rid]);
     assert!(
         fired.starts_with("run ") && fired.contains("issue "),
         "{fired}"
     );
-    let first = cli_json(
+    let first = json_of(
         &inst,
-        &server,
         &["routine", "run", &rid, "--idempotency-key", "cli-1"],
     );
-    let again = cli_json(
+    let again = json_of(
         &inst,
-        &server,
         &["routine", "run", &rid, "--idempotency-key", "cli-1"],
     );
     assert_eq!(first["id"], again["id"]);
@@ -502,9 +409,8 @@ async fn projects_goals_routines_and_the_company_reports() {
                    "costCents": 250}),
         )
         .await;
-    let created = cli_json(
+    let created = json_of(
         &inst,
-        &server,
         &[
             "activity",
             "list",
@@ -515,22 +421,20 @@ async fn projects_goals_routines_and_the_company_reports() {
         ],
     );
     assert_eq!(created.as_array().unwrap().len(), 2, "{created}");
-    let log = cli(
-        &inst,
-        &server,
-        &["activity", "list", "--company-id", &cid, "--limit", "5"],
-    );
+    let log = inst.ok(&["activity", "list", "--company-id", &cid, "--limit", "5"]);
     assert_eq!(log.lines().count(), 6, "a header and five entries: {log}");
-    let board = cli(&inst, &server, &["dashboard", "get", "--company-id", &cid]);
+    let board = inst.ok(&["dashboard", "get", "--company-id", &cid]);
     assert!(
         board.contains("issues")
             && board.contains("$2.50 of $100.00")
             && board.contains("recent activity"),
         "{board}"
     );
-    let costs = cli_json(&inst, &server, &["cost", "summary", "--company-id", &cid]);
+    let costs = json_of(&inst, &["cost", "summary", "--company-id", &cid]);
     assert_eq!(costs["spendCents"], 250);
-    assert!(cli(&inst, &server, &["cost", "summary", "--company-id", &cid]).contains("$2.50"));
+    assert!(inst
+        .ok(&["cost", "summary", "--company-id", &cid])
+        .contains("$2.50"));
     server.stop();
 }
 

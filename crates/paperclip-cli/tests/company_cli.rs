@@ -43,13 +43,6 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
 }
 
-/// Runs the CLI expecting a refusal; answers its error text.
-fn refused(inst: &Instance, args: &[&str]) -> String {
-    let out = inst.output(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    stderr(&out)
-}
-
 #[tokio::test]
 async fn export_then_import_as_a_copy_and_into_the_same_company() {
     let inst = Instance::new();
@@ -267,19 +260,13 @@ async fn refusals_name_what_was_wrong_and_write_nothing() {
     let bundle_s = bundle.display().to_string();
     inst.ok(&["company", "export", &cid, "--out", &bundle_s]);
 
-    let e = refused(&inst, &["company", "export", "not-a-uuid"]);
+    let e = inst.refused(&["company", "export", "not-a-uuid"]);
     assert!(e.contains("UUID"), "{e}");
-    let e = refused(
-        &inst,
-        &["company", "import", &bundle_s, "--decide", "labels:x"],
-    );
+    let e = inst.refused(&["company", "import", &bundle_s, "--decide", "labels:x"]);
     assert!(e.contains("--decide"), "{e}");
-    let e = refused(
-        &inst,
-        &["company", "import", &bundle_s, "--collisions", "merge"],
-    );
+    let e = inst.refused(&["company", "import", &bundle_s, "--collisions", "merge"]);
     assert!(e.contains("merge"), "{e}");
-    let e = refused(&inst, &["company", "import", "/nonexistent/bundle"]);
+    let e = inst.refused(&["company", "import", "/nonexistent/bundle"]);
     assert!(e.contains("/nonexistent/bundle"), "{e}");
 
     // A bundle cut short (no end line) or with a damaged line: nothing is created.
@@ -289,11 +276,11 @@ async fn refusals_name_what_was_wrong_and_write_nothing() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines.pop();
     std::fs::write(&cut, lines.join("\n")).unwrap();
-    let e = refused(&inst, &["company", "import", &cut.display().to_string()]);
+    let e = inst.refused(&["company", "import", &cut.display().to_string()]);
     assert!(e.contains("end line"), "{e}");
     lines.insert(2, "{not json");
     std::fs::write(&cut, lines.join("\n")).unwrap();
-    let e = refused(&inst, &["company", "import", &cut.display().to_string()]);
+    let e = inst.refused(&["company", "import", &cut.display().to_string()]);
     assert!(e.contains("not a bundle record"), "{e}");
     assert_eq!(api.companies().await.len(), before);
 }

@@ -77,6 +77,13 @@ impl Instance {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs a command expecting a refusal; answers its error text.
+    pub fn refused(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        stderr(&out)
+    }
+
     /// Starts `paperclipai run` and waits until it listens.
     pub fn start(&self) -> Server {
         self.try_start()
