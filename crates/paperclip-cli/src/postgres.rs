@@ -91,7 +91,7 @@ pub async fn run(cmd: PostgresCommand) -> anyhow::Result<ExitCode> {
         cache: cache_dir()?,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
-        let b = ProgressBar::new(0);
+        let b = ui::show(ProgressBar::new(0));
         b.set_style(
             ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",

@@ -56,15 +56,20 @@ pub async fn run(maintenance: bool) -> anyhow::Result<ExitCode> {
         tracing::info!("Wrote {}", settings.config.path().display());
     }
 
-    let mut target = crate::target::acquire(&mut settings, Ownership::Own).await?;
+    // A first start runs initdb, which takes seconds: a person at a terminal sees it turn.
+    let mut target = {
+        let _shown = ui::Activity::start("Starting the database", None);
+        crate::target::acquire(&mut settings, Ownership::Own).await?
+    };
     let first_run = target.is_first_run();
     crate::backups::before_migrate(&settings, &target).await?;
-    let report = migrate::run(
-        &target.migration_url,
-        target.label,
-        approval(first_run, settings.migration),
-    )
-    .await?;
+    let approval = approval(first_run, settings.migration);
+    let report = {
+        // Never while a question waits for its answer.
+        let _shown = matches!(approval, Approval::Apply)
+            .then(|| ui::Activity::start("Applying migrations", None));
+        migrate::run(&target.migration_url, target.label, approval).await?
+    };
     if !report.applied.is_empty() {
         tracing::info!(
             "{}: applied {} migration(s) ({} in total)",

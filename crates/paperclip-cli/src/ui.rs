@@ -1,6 +1,53 @@
 //! Human output: progress on stderr, quiet unless something happens.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
+
+/// Every bar this process draws. Log lines and messages are written around them
+/// ([`MultiProgress::suspend`]): a line logged while a spinner turns would otherwise be torn
+/// by its next redraw.
+fn bars() -> &'static MultiProgress {
+    static BARS: OnceLock<MultiProgress> = OnceLock::new();
+    BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// Shows `bar` on a terminal, below any other.
+pub fn show(bar: ProgressBar) -> ProgressBar {
+    bars().add(bar)
+}
+
+/// Writes to stderr with the bars hidden for the moment.
+fn to_stderr(bytes: &[u8]) {
+    bars().suspend(|| {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(bytes);
+        let _ = err.flush();
+    });
+}
+
+/// One log event, collected and then written whole (the formatter writes an event in parts).
+struct LogLine(Vec<u8>);
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            to_stderr(&self.0);
+        }
+    }
+}
 
 /// Logs go to stderr. Paperclip's own progress is shown at `info`; dependencies only warn.
 /// `RUST_LOG` overrides.
@@ -14,7 +61,7 @@ pub fn init_logging(verbose: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogLine(Vec::new()))
         .with_target(verbose)
         .without_time()
         .with_ansi(std::io::stderr().is_terminal())
@@ -23,12 +70,12 @@ pub fn init_logging(verbose: bool) {
 
 /// A line for the user.
 pub fn info(msg: &str) {
-    eprintln!("{msg}");
+    to_stderr(format!("{msg}\n").as_bytes());
 }
 
 /// A fatal error.
 pub fn error(msg: &str) {
-    eprintln!("error: {msg}");
+    to_stderr(format!("error: {msg}\n").as_bytes());
 }
 
 /// Both stdin and stdout are terminals: a person can answer a question.
@@ -38,9 +85,7 @@ pub fn interactive() -> bool {
 
 /// Asks a yes/no question; anything but y/yes is no.
 pub fn confirm(question: &str) -> bool {
-    use std::io::Write;
-    eprint!("{question} (y/N): ");
-    let _ = std::io::stderr().flush();
+    to_stderr(format!("{question} (y/N): ").as_bytes());
     let mut answer = String::new();
     if std::io::stdin().read_line(&mut answer).is_err() {
         return false;
@@ -50,9 +95,7 @@ pub fn confirm(question: &str) -> bool {
 
 /// Asks for a line of text (empty when nothing was typed).
 pub fn ask(question: &str) -> String {
-    use std::io::Write;
-    eprint!("{question}: ");
-    let _ = std::io::stderr().flush();
+    to_stderr(format!("{question}: ").as_bytes());
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
     answer.trim().to_string()
@@ -61,7 +104,7 @@ pub fn ask(question: &str) -> String {
 /// Long work on a terminal: a spinner with the elapsed time, and the size of a file being
 /// written when one is named. Nothing is drawn when stderr is not a terminal (logs, CI,
 /// scripts), where the surrounding lines already say what happens.
-pub struct Activity(Option<indicatif::ProgressBar>);
+pub struct Activity(Option<ProgressBar>);
 
 /// A folder, and which of its files is the one being written.
 pub type Growing = (std::path::PathBuf, fn(&str) -> bool);
@@ -73,7 +116,7 @@ impl Activity {
         if !std::io::stderr().is_terminal() {
             return Self(None);
         }
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar = show(ProgressBar::new_spinner());
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),

@@ -350,7 +350,9 @@ async fn with_a_server_named_export_and_import_go_through_its_api() {
     let padding = format!(
         "{}\n{}",
         text.trim_end(),
-        " ".repeat(300_000) // whitespace lines are allowed, but not past the limit
+        // Whitespace lines are allowed, but not past the limit. Far more than a socket's
+        // buffers: the server's refusal arrives while the client is still writing.
+        " ".repeat(20 << 20)
     );
     std::fs::write(&big, padding).unwrap();
     let out = inst.output(&[
@@ -363,6 +365,58 @@ async fn with_a_server_named_export_and_import_go_through_its_api() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("upload limit"), "{}", stderr(&out));
     assert_eq!(api.companies().await.len(), 2);
+}
+
+/// A server that refuses the declared length answers at once and hangs up; the upload may
+/// then fail writing before its answer is read (rare on loopback, where the answer usually
+/// wins). The client asks again with a body that never comes and reports the limit, not a
+/// broken pipe. A loopback server that hangs up on the first upload and answers 413 to the
+/// second stands in for the lost race.
+#[test]
+fn an_upload_cut_short_by_a_size_refusal_is_reported_as_the_limit() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        for (i, conn) in listener.incoming().take(2).enumerate() {
+            let mut conn = conn.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            heads.push(String::from_utf8_lossy(&head).to_lowercase());
+            if i == 1 {
+                conn.write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .unwrap();
+            }
+            // Dropped with the body unread: the client's writes meet a reset.
+        }
+        heads
+    });
+    let inst = Instance::new();
+    let file = inst.home.path().join("bundle.ndjson");
+    std::fs::write(&file, vec![b' '; 1 << 20]).unwrap();
+    let err = inst.refused(&[
+        "company",
+        "import",
+        &file.display().to_string(),
+        "--api-base",
+        &base,
+    ]);
+    assert!(
+        err.contains("larger than the server's upload limit"),
+        "{err}"
+    );
+    let heads = server.join().unwrap();
+    assert!(
+        heads
+            .iter()
+            .all(|h| h.starts_with("post /api/companies/import")
+                && h.contains("content-length: 1048576")),
+        "{heads:?}"
+    );
 }
 
 fn uuid_like() -> String {

@@ -18,6 +18,9 @@ use super::{Api, ClientArgs};
 /// A bundle of a large company takes a while on a slow link: no overall limit beyond a day.
 const BUNDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
+/// How long the question "is this length refused?" may take after an upload was cut short.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn refused(res: reqwest::Response) -> anyhow::Error {
     let status = res.status();
     let text = res.text().await.unwrap_or_default();
@@ -153,20 +156,44 @@ pub async fn import(api_args: &ClientArgs, a: &ImportArgs) -> anyhow::Result<Exi
         .await
         .with_context(|| format!("cannot open {}", a.file.display()))?
         .len();
-    let res = api
-        .request(Method::POST, path)
-        .query(&query)
-        .header("content-type", "application/x-ndjson")
-        .header("content-length", size)
+    let post = || {
+        api.request(Method::POST, path)
+            .query(&query)
+            .header("content-type", "application/x-ndjson")
+            .header("content-length", size)
+    };
+    let too_large = || {
+        anyhow::anyhow!(
+            "the bundle ({size} bytes) is larger than the server's upload limit: raise PAPERCLIP_ATTACHMENT_MAX_BYTES there, or run `paperclipai company import` on the server's machine without --api-base"
+        )
+    };
+    let res = match post()
         .body(body(&a.file).await?)
         .timeout(BUNDLE_TIMEOUT)
         .send()
         .await
-        .with_context(|| format!("cannot reach {}", api.base()))?;
+    {
+        Ok(res) => res,
+        // A server that refuses the declared length answers at once and closes; the upload
+        // may then fail writing before the answer is read. Ask again with the same length and
+        // a body that never comes: the refusal is in the headers, so it answers that.
+        Err(e) if e.is_request() && !e.is_connect() => {
+            let probe = post()
+                .body(reqwest::Body::wrap_stream(futures_util::stream::pending::<
+                    Result<Vec<u8>, std::io::Error>,
+                >()))
+                .timeout(PROBE_TIMEOUT)
+                .send()
+                .await;
+            if probe.is_ok_and(|r| r.status() == reqwest::StatusCode::PAYLOAD_TOO_LARGE) {
+                return Err(too_large());
+            }
+            return Err(e).with_context(|| format!("the upload to {} was cut short", api.base()));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot reach {}", api.base())),
+    };
     if res.status() == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
-        anyhow::bail!(
-            "the bundle ({size} bytes) is larger than the server's upload limit: raise PAPERCLIP_ATTACHMENT_MAX_BYTES there, or run `paperclipai company import` on the server's machine without --api-base"
-        );
+        return Err(too_large());
     }
     if !res.status().is_success() {
         return Err(refused(res).await);
