@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_board_users"),
     migration!(16, "0016_company_scale"),
     migration!(17, "0017_routines"),
+    migration!(18, "0018_comment_marks_by_statement"),
 ];
 
 /// Brings the database at `url` up to date under the migration lock. `label` names the database
