@@ -10,18 +10,27 @@
 --           old mark, L when B is not A, else O;
 --   T <  L: (L, B) stays, and the newest not by B is O or, from the batch, T when A is not B,
 --           else X.
--- Concurrent writers meet on the mark's row (ON CONFLICT locks it), as before.
+-- Concurrent writers meet on the mark's row (ON CONFLICT locks it), as before, and a statement
+-- takes its marks in issue order.
 CREATE FUNCTION paperclip_comment_marks_add() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- One pass over the statement's rows whatever its size (a correlated max per issue would
+    -- read them all once per issue: quadratic for a bulk load).
+    WITH n AS (
+        SELECT issue_id, company_id, created_at, id,
+               paperclip_comment_author(author_agent_id, author_user_id) AS author
+          FROM new_rows),
+    latest AS (
+        SELECT DISTINCT ON (issue_id) issue_id, company_id, created_at, author
+          FROM n ORDER BY issue_id, created_at DESC, id DESC),
+    other AS (
+        SELECT n.issue_id, max(n.created_at) AS other_at
+          FROM n JOIN latest l ON l.issue_id = n.issue_id AND n.author <> l.author
+         GROUP BY n.issue_id)
     INSERT INTO issue_comment_marks AS m (issue_id, company_id, last_at, last_author, other_at)
-    SELECT b.issue_id, b.company_id, b.created_at, b.author,
-           (SELECT max(n.created_at) FROM new_rows n
-             WHERE n.issue_id = b.issue_id
-               AND paperclip_comment_author(n.author_agent_id, n.author_user_id) <> b.author)
-      FROM (SELECT DISTINCT ON (n.issue_id) n.issue_id, n.company_id, n.created_at,
-                   paperclip_comment_author(n.author_agent_id, n.author_user_id) AS author
-              FROM new_rows n
-             ORDER BY n.issue_id, n.created_at DESC, n.id DESC) b
+    SELECT l.issue_id, l.company_id, l.created_at, l.author, o.other_at
+      FROM latest l LEFT JOIN other o ON o.issue_id = l.issue_id
+     ORDER BY l.issue_id
     ON CONFLICT (issue_id) DO UPDATE SET
         last_at = greatest(m.last_at, EXCLUDED.last_at),
         last_author = CASE WHEN EXCLUDED.last_at >= m.last_at
