@@ -58,7 +58,14 @@ pub async fn run(maintenance: bool) -> anyhow::Result<ExitCode> {
 
     // A first start runs initdb, which takes seconds: a person at a terminal sees it turn.
     let mut target = {
-        let _shown = ui::Activity::start("Starting the database", None);
+        let _shown = ui::Activity::start(
+            if settings.embedded().is_some() {
+                "Starting the database"
+            } else {
+                "Connecting to the database"
+            },
+            None,
+        );
         crate::target::acquire(&mut settings, Ownership::Own).await?
     };
     let first_run = target.is_first_run();
