@@ -220,6 +220,8 @@ pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Onboard { yes } => {
             if !yes {
                 crate::ui::info("Using defaults (interactive onboarding is not implemented; pass --yes to skip this note).");
+            } else {
+                crate::postgres::ensure_for_onboard().await?;
             }
             crate::run::run(false).await
         }

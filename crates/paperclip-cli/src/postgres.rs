@@ -80,6 +80,44 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
 pub async fn run(cmd: PostgresCommand) -> anyhow::Result<ExitCode> {
     let PostgresCommand::Install { version } = cmd;
     let settings = Settings::load_from_process()?;
+    install(&settings, version).await?;
+    if let DatabaseTarget::Embedded(e) = &settings.database {
+        if e.bin_dir.is_some() {
+            ui::info("PAPERCLIP_PG_BIN_DIR (or database.embeddedPostgresBinDir) is set and wins over this build; unset it to use this one.");
+        } else {
+            ui::info("`paperclipai run` uses it for new instances (an existing cluster keeps the binaries of its own version).");
+        }
+    } else {
+        ui::info("DATABASE_URL is set, so this instance uses that server; the build serves instances without it.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `onboard --yes` needs nothing but itself, as upstream's does: an embedded instance on a
+/// machine without PostgreSQL server binaries (and no folder named for them) gets the pinned
+/// build first. Anything else is left to `run`, whose error names both fixes.
+pub async fn ensure_for_onboard() -> anyhow::Result<()> {
+    let settings = Settings::load_from_process()?;
+    let DatabaseTarget::Embedded(e) = &settings.database else {
+        return Ok(());
+    };
+    if e.bin_dir.is_some() {
+        return Ok(());
+    }
+    match PgBinaries::locate(None, Some(&settings.paths.postgres_dir()), None) {
+        Err(DbError::BinariesNotFound { .. }) => {
+            ui::info(&format!(
+                "No PostgreSQL server binaries on this machine: installing Paperclip's own (PostgreSQL 17) under {}.",
+                settings.paths.postgres_dir().display()
+            ));
+            install(&settings, provision::DEFAULT_VERSION.into()).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Fetches, checks and unpacks one build; as root, makes sure the account it runs as exists.
+async fn install(settings: &Settings, version: String) -> anyhow::Result<()> {
     let req = Request {
         version,
         platform: provision::platform()?.to_string(),
@@ -119,15 +157,8 @@ pub async fn run(cmd: PostgresCommand) -> anyhow::Result<ExitCode> {
     ));
     if let DatabaseTarget::Embedded(e) = &settings.database {
         ensure_service_account(e.os_user.as_deref())?;
-        if e.bin_dir.is_some() {
-            ui::info("PAPERCLIP_PG_BIN_DIR (or database.embeddedPostgresBinDir) is set and wins over this build; unset it to use this one.");
-        } else {
-            ui::info("`paperclipai run` uses it for new instances (an existing cluster keeps the binaries of its own version).");
-        }
-    } else {
-        ui::info("DATABASE_URL is set, so this instance uses that server; the build serves instances without it.");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// As root, PostgreSQL must run as an unprivileged account: on a machine without a PostgreSQL

@@ -206,3 +206,41 @@ async fn as_root_the_account_postgres_runs_as_is_created_when_missing() {
     assert_eq!(status, 200);
     server.stop();
 }
+
+/// `onboard --yes` on a machine without PostgreSQL needs nothing else, as upstream's does: it
+/// installs the pinned build and starts a healthy server. The system's PostgreSQL is hidden in
+/// a mount namespace of the test's own (`unshare -m`, root only).
+#[tokio::test]
+async fn onboard_yes_without_postgres_installs_it_and_serves() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // A mount namespace needs root.
+    }
+    let inst = Instance::new().with("PAPERCLIP_DOWNLOAD_CACHE", &cache());
+    let cmd = inst.command_of(
+        "unshare",
+        &[
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /usr/lib/postgresql && exec \"$0\" onboard --yes",
+            BIN,
+        ],
+    );
+    let server = inst
+        .try_start_with(cmd)
+        .unwrap_or_else(|log| panic!("onboard did not serve:\n{log}"));
+    let (status, _) = server.health().await;
+    assert_eq!(status, 200);
+    let log = server.log();
+    assert!(
+        log.contains("No PostgreSQL server binaries on this machine: installing"),
+        "{log}"
+    );
+    assert!(log.contains("PostgreSQL 17"), "{log}");
+    assert!(inst
+        .home
+        .path()
+        .join("postgres/17.10.0-beta.17-linux-x64/bin/postgres")
+        .is_file());
+    assert_eq!(server.stop(), 0);
+}

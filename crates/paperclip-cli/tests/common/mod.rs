@@ -47,7 +47,12 @@ impl Instance {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.command_of(BIN, args)
+    }
+
+    /// `program` with this instance's environment (a wrapper that runs the binary).
+    pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(self.home.path())
             .env_remove("DATABASE_URL")
@@ -92,8 +97,12 @@ impl Instance {
 
     /// Starts `paperclipai run`; `Err(log)` if it exits before listening.
     pub fn try_start(&self) -> Result<Server, String> {
-        let mut child = self
-            .command(&["run"])
+        self.try_start_with(self.command(&["run"]))
+    }
+
+    /// Starts a command that becomes the server (`run`, `onboard`, or a wrapper that execs it).
+    pub fn try_start_with(&self, mut cmd: Command) -> Result<Server, String> {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
