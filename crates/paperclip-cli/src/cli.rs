@@ -216,14 +216,19 @@ pub enum DbCommand {
 
 pub async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { maintenance } => crate::run::run(maintenance).await,
+        Command::Run { maintenance } => {
+            crate::run::run(maintenance, crate::postgres::Consent::Ask).await
+        }
         Command::Onboard { yes } => {
             if !yes {
                 crate::ui::info("Using defaults (interactive onboarding is not implemented; pass --yes to skip this note).");
-            } else {
-                crate::postgres::ensure_for_onboard().await?;
             }
-            crate::run::run(false).await
+            let consent = if yes {
+                crate::postgres::Consent::Given
+            } else {
+                crate::postgres::Consent::Ask
+            };
+            crate::run::run(false, consent).await
         }
         Command::Db(DbCommand::Migrate) | Command::DbMigrateAlias => crate::db::migrate().await,
         Command::Db(DbCommand::Status { json }) | Command::DbStatusAlias { json } => {

@@ -93,27 +93,46 @@ pub async fn run(cmd: PostgresCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `onboard --yes` needs nothing but itself, as upstream's does: an embedded instance on a
-/// machine without PostgreSQL server binaries (and no folder named for them) gets the pinned
-/// build first. Anything else is left to `run`, whose error names both fixes.
-pub async fn ensure_for_onboard() -> anyhow::Result<()> {
-    let settings = Settings::load_from_process()?;
+/// Whether a missing PostgreSQL may be installed before the server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// `onboard --yes`: needs nothing but itself, as upstream's does.
+    Given,
+    /// `run`: asks a person at a terminal; without one, `run`'s error names both fixes.
+    Ask,
+}
+
+/// An embedded instance on a machine without PostgreSQL server binaries (and no folder named
+/// for them) gets the pinned build first, with consent. Nothing is downloaded unasked.
+pub async fn ensure_server_binaries(settings: &Settings, consent: Consent) -> anyhow::Result<()> {
     let DatabaseTarget::Embedded(e) = &settings.database else {
         return Ok(());
     };
     if e.bin_dir.is_some() {
         return Ok(());
     }
-    match PgBinaries::locate(None, Some(&settings.paths.postgres_dir()), None) {
-        Err(DbError::BinariesNotFound { .. }) => {
-            ui::info(&format!(
-                "No PostgreSQL server binaries on this machine: installing Paperclip's own (PostgreSQL 17) under {}.",
-                settings.paths.postgres_dir().display()
-            ));
-            install(&settings, provision::DEFAULT_VERSION.into()).await
+    let dir = settings.paths.postgres_dir();
+    let Err(DbError::BinariesNotFound { .. }) = PgBinaries::locate(None, Some(&dir), None) else {
+        return Ok(());
+    };
+    let go = match consent {
+        Consent::Given => true,
+        Consent::Ask => {
+            ui::interactive()
+                && ui::confirm(&format!(
+                    "No PostgreSQL server binaries on this machine. Install Paperclip's own PostgreSQL 17 (a 24 MB download) under {}?",
+                    dir.display()
+                ))
         }
-        _ => Ok(()),
+    };
+    if !go {
+        return Ok(());
     }
+    ui::info(&format!(
+        "No PostgreSQL server binaries on this machine: installing Paperclip's own (PostgreSQL 17) under {}.",
+        dir.display()
+    ));
+    install(settings, provision::DEFAULT_VERSION.into()).await
 }
 
 /// Fetches, checks and unpacks one build; as root, makes sure the account it runs as exists.

@@ -11,6 +11,7 @@ use paperclip_server::{App, AppConfig};
 use paperclip_store::migrate::{self, Approval};
 use tokio::net::TcpListener;
 
+use crate::postgres::Consent;
 use crate::ui;
 
 /// How long in-flight requests get to finish after Ctrl-C / SIGTERM.
@@ -30,7 +31,7 @@ fn raise_open_file_limit() {
     }
 }
 
-pub async fn run(maintenance: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(maintenance: bool, install: Consent) -> anyhow::Result<ExitCode> {
     let started_at = chrono::Utc::now();
     raise_open_file_limit();
     // First of all: a SIGTERM during startup then stops the server cleanly once it is up
@@ -52,6 +53,7 @@ pub async fn run(maintenance: bool) -> anyhow::Result<ExitCode> {
     }
     // Bind HTTP before touching the database so a taken port fails in milliseconds.
     let listener = bind(&settings).await?;
+    crate::postgres::ensure_server_binaries(&settings, install).await?;
     if settings.write_initial_config()? {
         tracing::info!("Wrote {}", settings.config.path().display());
     }

@@ -352,95 +352,16 @@ async fn a_killed_postmaster_is_restarted_and_requests_fail_fast_meanwhile() {
     assert!(postmaster::postmasters_in(&root.join("db")).is_empty());
 }
 
-/// The text a terminal would show for `raw`, line by line: escape sequences dropped, and of
-/// each line only what follows its last carriage return (a redraw starts with one).
-fn screen_lines(raw: &[u8]) -> Vec<String> {
-    let mut text = String::new();
-    let mut chars = String::from_utf8_lossy(raw)
-        .into_owned()
-        .chars()
-        .collect::<Vec<_>>()
-        .into_iter()
-        .peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            text.push(c);
-        } else if chars.next_if_eq(&'[').is_some() {
-            // CSI: parameters, then one final byte in @..~
-            while chars.next().is_some_and(|c| !('@'..='~').contains(&c)) {}
-        } else {
-            chars.next();
-        }
-    }
-    text.split('\n')
-        .map(|l| {
-            let l = l.trim_end_matches('\r');
-            l.rsplit('\r').next().unwrap_or(l).trim().to_string()
-        })
-        .collect()
-}
-
 /// On a terminal a first start turns a spinner while PostgreSQL is set up, and the log lines
 /// printed meanwhile stay whole: written around the spinner, never onto its line.
 #[test]
 fn a_first_start_on_a_terminal_shows_a_spinner_and_keeps_log_lines_whole() {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
     let inst = Instance::new();
-    // script(1) gives the server a pseudo-terminal, as a person's shell would; the shell prints
-    // its pid, which `exec` hands on to the server.
-    let mut cmd = Command::new("script");
-    cmd.args([
-        "-qfec",
-        &format!("echo PID=$$; exec {BIN} run"),
-        "/dev/null",
-    ])
-    .current_dir(inst.home.path())
-    .env_remove("DATABASE_URL")
-    .env_remove("DATABASE_MIGRATION_URL")
-    .env_remove("RUST_LOG")
-    .env("TERM", "xterm")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    for (k, v) in &inst.env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = out.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut raw = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !String::from_utf8_lossy(&raw).contains("listening on http://") {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(chunk) => raw.extend(chunk),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("no listening line:\n{}", String::from_utf8_lossy(&raw));
-            }
-        }
-    }
-    let lines = screen_lines(&raw);
-    let pid: i32 = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("PID="))
-        .and_then(|p| p.parse().ok())
-        .expect("the shell's pid");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success());
+    let mut term = inst.on_terminal("exec \"$BIN\" run");
+    term.wait_for("listening on http://");
+    let lines = term.lines();
+    let raw = term.raw.clone();
+    assert!(term.stop().success());
 
     let all = lines.join("\n");
     // Drawn, then wiped by the lines after it: it shows in what was written, not on screen.

@@ -217,14 +217,8 @@ async fn onboard_yes_without_postgres_installs_it_and_serves() {
     }
     let inst = Instance::new().with("PAPERCLIP_DOWNLOAD_CACHE", &cache());
     let cmd = inst.command_of(
-        "unshare",
-        &[
-            "-m",
-            "sh",
-            "-c",
-            "mount -t tmpfs none /usr/lib/postgresql && exec \"$0\" onboard --yes",
-            BIN,
-        ],
+        "sh",
+        &["-c", &format!("{WITHOUT_SYSTEM_POSTGRES} onboard --yes")],
     );
     let server = inst
         .try_start_with(cmd)
@@ -243,4 +237,45 @@ async fn onboard_yes_without_postgres_installs_it_and_serves() {
         .join("postgres/17.10.0-beta.17-linux-x64/bin/postgres")
         .is_file());
     assert_eq!(server.stop(), 0);
+}
+
+/// Hides the system's PostgreSQL (a tmpfs over its folder, in a mount namespace of the
+/// command's own), then execs the binary with `args`: a sh line for [`Instance::on_terminal`].
+const WITHOUT_SYSTEM_POSTGRES: &str =
+    "exec unshare -m sh -c 'mount -t tmpfs none /usr/lib/postgresql && exec \"$BIN\" \"$@\"' sh";
+
+/// `run` on a terminal without PostgreSQL asks before downloading anything: "y" installs the
+/// build and serves; anything else leaves nothing installed and ends with the error that names
+/// both fixes.
+#[tokio::test]
+async fn run_on_a_terminal_without_postgres_asks_before_installing() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // A mount namespace needs root.
+    }
+    let question = "No PostgreSQL server binaries on this machine. Install Paperclip's own";
+    let installed = |inst: &Instance| {
+        inst.home
+            .path()
+            .join("postgres/17.10.0-beta.17-linux-x64/bin/postgres")
+            .is_file()
+    };
+
+    let inst = Instance::new().with("PAPERCLIP_DOWNLOAD_CACHE", &cache());
+    let mut term = inst.on_terminal(&format!("{WITHOUT_SYSTEM_POSTGRES} run"));
+    term.wait_for(question);
+    term.type_line("n");
+    let (status, lines) = term.wait();
+    assert!(!status.success());
+    let screen = lines.join("\n");
+    assert!(screen.contains("paperclipai postgres install"), "{screen}");
+    assert!(!installed(&inst), "nothing installed after no");
+
+    let mut term = inst.on_terminal(&format!("{WITHOUT_SYSTEM_POSTGRES} run"));
+    term.wait_for(question);
+    term.type_line("y");
+    term.wait_for("listening on http://");
+    let screen = term.lines().join("\n");
+    assert!(term.stop().success());
+    assert!(installed(&inst), "{screen}");
+    assert!(screen.contains("PostgreSQL 17"), "{screen}");
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 pub use paperclip_testkit::{cluster, free_port};
 
+pub mod terminal;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_paperclipai");
 
 /// A throwaway instance (`PAPERCLIP_HOME` in a temp dir) plus extra environment.
@@ -50,11 +52,13 @@ impl Instance {
         self.command_of(BIN, args)
     }
 
-    /// `program` with this instance's environment (a wrapper that runs the binary).
+    /// `program` with this instance's environment (a wrapper that runs the binary, which it
+    /// finds as `$BIN`).
     pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(self.home.path())
+            .env("BIN", BIN)
             .env_remove("DATABASE_URL")
             .env_remove("DATABASE_MIGRATION_URL")
             .env_remove("RUST_LOG")
