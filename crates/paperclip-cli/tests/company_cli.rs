@@ -11,32 +11,23 @@ use serde_json::{json, Value};
 const SECRET_VALUE: &str = "sk-bundle-5f03e1";
 const BYTES: &[u8] = b"%PDF-1.4 exported and imported by the CLI";
 
-struct Api<'a>(&'a Server);
+async fn companies(server: &Server) -> Vec<Value> {
+    server.get("/companies").await.as_array().unwrap().clone()
+}
 
-impl Api<'_> {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = reqwest::Client::new().request(method, self.0.url(&format!("/api{path}")));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap()
+/// A company named `name` with `n` issues titled `<title> <i>`; its id.
+async fn company_with_issues(server: &Server, name: &str, n: usize, title: &str) -> String {
+    let c = server.post("/companies", json!({ "name": name })).await;
+    let cid = id(&c).to_string();
+    for i in 0..n {
+        server
+            .post(
+                &format!("/companies/{cid}/issues"),
+                json!({"title": format!("{title} {i}")}),
+            )
+            .await;
     }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn companies(&self) -> Vec<Value> {
-        self.get("/companies").await.as_array().unwrap().clone()
-    }
+    cid
 }
 
 fn id(v: &Value) -> &str {
@@ -47,16 +38,18 @@ fn id(v: &Value) -> &str {
 async fn export_then_import_as_a_copy_and_into_the_same_company() {
     let inst = Instance::new();
     let server = inst.start();
-    let api = Api(&server);
 
-    let c = api.post("/companies", json!({"name": "Bundle Co"})).await;
+    let c = server
+        .post("/companies", json!({"name": "Bundle Co"}))
+        .await;
     let cid = id(&c).to_string();
-    api.post(
-        &format!("/companies/{cid}/secrets"),
-        json!({"name": "OpenAI key", "key": "openai", "value": SECRET_VALUE}),
-    )
-    .await;
-    let agent = api
+    server
+        .post(
+            &format!("/companies/{cid}/secrets"),
+            json!({"name": "OpenAI key", "key": "openai", "value": SECRET_VALUE}),
+        )
+        .await;
+    let agent = server
         .post(
             &format!("/companies/{cid}/agents"),
             json!({"name": "Dev", "role": "engineer", "adapterType": "process",
@@ -64,7 +57,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
                    "runtimeConfig": {"heartbeat": {"enabled": false}}}),
         )
         .await;
-    let label = api
+    let label = server
         .post(
             &format!("/companies/{cid}/labels"),
             json!({"name": "bug", "color": "#aa0000"}),
@@ -73,19 +66,21 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
     let mut issues = Vec::new();
     for i in 0..30 {
         issues.push(
-            api.post(
-                &format!("/companies/{cid}/issues"),
-                json!({"title": format!("Task {i}"), "labelIds": [id(&label)],
+            server
+                .post(
+                    &format!("/companies/{cid}/issues"),
+                    json!({"title": format!("Task {i}"), "labelIds": [id(&label)],
                        "assigneeAgentId": id(&agent)}),
-            )
-            .await,
+                )
+                .await,
         );
     }
-    api.post(
-        &format!("/issues/{}/comments", id(&issues[0])),
-        json!({"body": "carried along"}),
-    )
-    .await;
+    server
+        .post(
+            &format!("/issues/{}/comments", id(&issues[0])),
+            json!({"body": "carried along"}),
+        )
+        .await;
     let form = Form::new().part(
         "file",
         Part::bytes(BYTES.to_vec())
@@ -124,7 +119,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
     );
 
     // A preview writes nothing.
-    let before = api.companies().await.len();
+    let before = companies(&server).await.len();
     let preview: Value = serde_json::from_str(&inst.ok(&[
         "company",
         "import",
@@ -136,7 +131,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
     .unwrap();
     assert_eq!(preview["counts"]["issues"], 30);
     assert_eq!(preview["companyName"], "Copy");
-    assert_eq!(api.companies().await.len(), before);
+    assert_eq!(companies(&server).await.len(), before);
 
     // A copy: a new company with the work, renumbered, the file's bytes, no secret value.
     let done: Value =
@@ -144,7 +139,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
             .unwrap();
     let copy = done["companyId"].as_str().unwrap().to_string();
     assert_ne!(copy, cid);
-    let copied = api.get(&format!("/companies/{copy}/issues")).await;
+    let copied = server.get(&format!("/companies/{copy}/issues")).await;
     assert_eq!(copied.as_array().unwrap().len(), 30);
     let first = copied
         .as_array()
@@ -152,7 +147,9 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
         .iter()
         .find(|i| i["title"] == "Task 0")
         .unwrap();
-    let files = api.get(&format!("/issues/{}/attachments", id(first))).await;
+    let files = server
+        .get(&format!("/issues/{}/attachments", id(first)))
+        .await;
     let attachment = &files.as_array().unwrap()[0];
     let bytes = reqwest::get(server.url(&format!("/api/attachments/{}/content", id(attachment))))
         .await
@@ -161,7 +158,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
         .await
         .unwrap();
     assert_eq!(&bytes[..], BYTES);
-    let secrets = api.get(&format!("/companies/{copy}/secrets")).await;
+    let secrets = server.get(&format!("/companies/{copy}/secrets")).await;
     assert_eq!(secrets[0]["name"], "OpenAI key");
     assert!(!secrets.to_string().contains(SECRET_VALUE));
 
@@ -199,7 +196,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
         "--decide",
         &decide,
     ]);
-    let labels = api.get(&format!("/companies/{cid}/labels")).await;
+    let labels = server.get(&format!("/companies/{cid}/labels")).await;
     let names: Vec<&str> = labels
         .as_array()
         .unwrap()
@@ -208,9 +205,9 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains(&"bug (imported)"), "{names:?}");
-    let agents = api.get(&format!("/companies/{cid}/agents")).await;
+    let agents = server.get(&format!("/companies/{cid}/agents")).await;
     assert_eq!(agents.as_array().unwrap().len(), 1, "the agent was skipped");
-    let all = api.get(&format!("/companies/{cid}/issues")).await;
+    let all = server.get(&format!("/companies/{cid}/issues")).await;
     assert_eq!(all.as_array().unwrap().len(), 60);
     let numbers: std::collections::HashSet<&str> = all
         .as_array()
@@ -246,16 +243,7 @@ async fn export_then_import_as_a_copy_and_into_the_same_company() {
 async fn refusals_name_what_was_wrong_and_write_nothing() {
     let inst = Instance::new();
     let server = inst.start();
-    let api = Api(&server);
-    let c = api.post("/companies", json!({"name": "Small Co"})).await;
-    let cid = id(&c).to_string();
-    for i in 0..3 {
-        api.post(
-            &format!("/companies/{cid}/issues"),
-            json!({"title": format!("t{i}")}),
-        )
-        .await;
-    }
+    let cid = company_with_issues(&server, "Small Co", 3, "t").await;
     let bundle = inst.home.path().join("small.ndjson");
     let bundle_s = bundle.display().to_string();
     inst.ok(&["company", "export", &cid, "--out", &bundle_s]);
@@ -271,7 +259,7 @@ async fn refusals_name_what_was_wrong_and_write_nothing() {
 
     // A bundle cut short (no end line) or with a damaged line: nothing is created.
     let text = std::fs::read_to_string(&bundle).unwrap();
-    let before = api.companies().await.len();
+    let before = companies(&server).await.len();
     let cut = inst.home.path().join("cut.ndjson");
     let mut lines: Vec<&str> = text.lines().collect();
     lines.pop();
@@ -282,7 +270,7 @@ async fn refusals_name_what_was_wrong_and_write_nothing() {
     std::fs::write(&cut, lines.join("\n")).unwrap();
     let e = inst.refused(&["company", "import", &cut.display().to_string()]);
     assert!(e.contains("not a bundle record"), "{e}");
-    assert_eq!(api.companies().await.len(), before);
+    assert_eq!(companies(&server).await.len(), before);
 }
 
 #[tokio::test]
@@ -290,16 +278,7 @@ async fn with_a_server_named_export_and_import_go_through_its_api() {
     // A small upload limit, so the refusal of a bundle over it can be seen too.
     let inst = Instance::new().with("PAPERCLIP_ATTACHMENT_MAX_BYTES", "200000");
     let server = inst.start();
-    let api = Api(&server);
-    let c = api.post("/companies", json!({"name": "Remote Co"})).await;
-    let cid = id(&c).to_string();
-    for i in 0..10 {
-        api.post(
-            &format!("/companies/{cid}/issues"),
-            json!({"title": format!("Remote {i}")}),
-        )
-        .await;
-    }
+    let cid = company_with_issues(&server, "Remote Co", 10, "Remote").await;
     let base = server.url("");
     let bundle = inst.home.path().join("remote.ndjson");
     let bundle_s = bundle.display().to_string();
@@ -326,7 +305,7 @@ async fn with_a_server_named_export_and_import_go_through_its_api() {
     ]))
     .unwrap();
     assert_eq!(preview["counts"]["issues"], 10);
-    let before = api.companies().await.len();
+    let before = companies(&server).await.len();
     assert_eq!(before, 1, "a preview writes nothing");
     let done: Value = serde_json::from_str(&inst.ok(&[
         "company",
@@ -339,7 +318,7 @@ async fn with_a_server_named_export_and_import_go_through_its_api() {
     ]))
     .unwrap();
     let copy = done["companyId"].as_str().unwrap();
-    let issues = api.get(&format!("/companies/{copy}/issues")).await;
+    let issues = server.get(&format!("/companies/{copy}/issues")).await;
     assert_eq!(issues.as_array().unwrap().len(), 10);
 
     // Refusals carry the server's word.
@@ -364,7 +343,7 @@ async fn with_a_server_named_export_and_import_go_through_its_api() {
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("upload limit"), "{}", stderr(&out));
-    assert_eq!(api.companies().await.len(), 2);
+    assert_eq!(companies(&server).await.len(), 2);
 }
 
 /// A server that refuses the declared length answers at once and hangs up; the upload may

@@ -176,15 +176,30 @@ impl Server {
     }
 
     /// POSTs JSON to `/api{path}`; panics unless the answer is a success.
+    /// An API call that must succeed; its JSON answer.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut req = reqwest::Client::new().request(method, self.url(&format!("/api{path}")));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
-        let res = reqwest::Client::new()
-            .post(self.url(&format!("/api{path}")))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{path}: {}", res.status());
-        res.json().await.unwrap()
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        self.call(reqwest::Method::GET, path, None).await
     }
 
     pub fn log(&self) -> String {
